@@ -1,0 +1,3 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* fakecuda: the checkpoint state machine (to be written). */
+#include "fakecuda.h"
