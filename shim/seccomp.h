@@ -97,3 +97,10 @@ static inline void shim_seccomp_filter_freep(struct shim_seccomp_filter **p)
 }
 
 #endif
+
+/* libseccomp's header has the same name. The shim's source directory is on
+ * its include path, so `#include <seccomp.h>` anywhere in shim/ lands here
+ * first: hand it on to libseccomp's header, so both APIs are visible either
+ * way. (Outside the include guard: a second pass through this file, found
+ * through another include directory, passes it on too and then stops.) */
+#include_next <seccomp.h>
