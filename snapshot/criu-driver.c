@@ -1,0 +1,339 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The CRIU driver: dump and restore a process tree through libcriu.
+ *
+ * libcriu keeps a global option set (criu_init_opts() and friends); this
+ * driver never touches it. Each call builds a private criu_opts with
+ * criu_local_init_opts(), sets every option the call needs, runs one
+ * `criu swrk` and frees it, so no option of a previous call can leak into
+ * the next one.
+ */
+#include "criu-internal.h"
+#include "stoke-checkpoint.h"
+
+#include "cleanup.h"
+#include "fd-util.h"
+
+#include <criu/criu.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static __thread char cr_error[512];
+
+const char *stoke_cr_error(void)
+{
+	return cr_error;
+}
+
+void cr_set_error(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(cr_error, sizeof(cr_error), fmt, ap);
+	va_end(ap);
+}
+
+void cr_clear_error(void)
+{
+	cr_error[0] = '\0';
+}
+
+int stoke_cr_cgroup_mode_from_string(const char *s, enum stoke_cr_cgroup_mode *ret_mode)
+{
+	static const struct {
+		const char *name;
+		enum stoke_cr_cgroup_mode mode;
+	} modes[] = {
+		{"soft", STOKE_CR_CG_SOFT},
+		{"full", STOKE_CR_CG_FULL},
+		{"strict", STOKE_CR_CG_STRICT},
+		{"ignore", STOKE_CR_CG_IGNORE},
+	};
+
+	for (size_t i = 0; s && i < ELEMENTSOF(modes); i++)
+		if (strcmp(s, modes[i].name) == 0) {
+			*ret_mode = modes[i].mode;
+			return 0;
+		}
+	return -EINVAL;
+}
+
+static void criu_local_free_optsp(criu_opts **o)
+{
+	if (*o)
+		criu_local_free_opts(*o);
+}
+
+/* The last "Error" line of criu's log: the most useful single line to show. */
+static void remember_criu_failure(const char *what, const char *work_dir, const char *log_name,
+				  int r)
+{
+	_cleanup_free_ char *log = NULL;
+	size_t len = 0;
+	char path[4096];
+	const char *last = NULL;
+
+	snprintf(path, sizeof(path), "%s/%s", work_dir, log_name);
+	if (cs_read_file_at(AT_FDCWD, path, 16 << 20, &log, &len) >= 0) {
+		for (char *line = strtok(log, "\n"); line; line = strtok(NULL, "\n"))
+			if (strstr(line, "Error (") || strstr(line, "Error:"))
+				last = line;
+	}
+	cr_set_error("criu %s failed (%d)%s%s; see %s", what, r, last ? ": " : "", last ? last : "",
+		     path);
+}
+
+static enum criu_cg_mode cg_mode(enum stoke_cr_cgroup_mode m)
+{
+	switch (m) {
+	case STOKE_CR_CG_SOFT:
+		return CRIU_CG_MODE_SOFT;
+	case STOKE_CR_CG_FULL:
+		return CRIU_CG_MODE_FULL;
+	case STOKE_CR_CG_STRICT:
+		return CRIU_CG_MODE_STRICT;
+	case STOKE_CR_CG_IGNORE:
+		return CRIU_CG_MODE_IGNORE;
+	default:
+		return CRIU_CG_MODE_DEFAULT;
+	}
+}
+
+/* Everything dump and restore share. The directory fds are read by criu
+ * through /proc/OUR_PID/fd, so they may stay close-on-exec. */
+static int set_common(criu_opts *c, const struct stoke_cr_options *o, int images_fd, int work_fd,
+		      const char *log_name)
+{
+	int r;
+
+	criu_local_set_images_dir_fd(c, images_fd);
+	criu_local_set_work_dir_fd(c, work_fd);
+	criu_local_set_log_level(c, o->log_level > 0 ? o->log_level : 4);
+	r = criu_local_set_log_file(c, log_name);
+	if (r < 0)
+		return r;
+	if (o->criu_path) {
+		r = criu_local_set_service_binary(c, o->criu_path);
+		if (r < 0)
+			return r;
+	}
+	criu_local_set_tcp_established(c, o->tcp_established);
+	criu_local_set_ext_unix_sk(c, o->ext_unix_sk);
+	criu_local_set_shell_job(c, o->shell_job);
+	criu_local_set_file_locks(c, o->file_locks);
+	criu_local_set_manage_cgroups(c, true);
+	criu_local_set_manage_cgroups_mode(c, cg_mode(o->cgroup_mode));
+	if (o->timeout_s)
+		criu_local_set_timeout(c, o->timeout_s);
+
+	for (size_t i = 0; i < o->n_ext_mounts; i++) {
+		r = criu_local_add_ext_mount(c, o->ext_mounts[i].key, o->ext_mounts[i].path);
+		if (r < 0)
+			return r;
+	}
+	for (size_t i = 0; o->externals && o->externals[i]; i++) {
+		r = criu_local_add_external(c, o->externals[i]);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int open_dirs(const struct stoke_cr_options *o, bool create_images, int *ret_images,
+		     int *ret_work)
+{
+	_cleanup_close_ int images = -EBADF, work = -EBADF;
+	const char *work_dir = o->work_dir ? o->work_dir : o->images_dir;
+	int r;
+
+	if (!o->images_dir)
+		return -EINVAL;
+	if (create_images) {
+		r = cs_mkdir_p(o->images_dir, 0700);
+		if (r < 0)
+			return r;
+	}
+	r = cs_mkdir_p(work_dir, 0700);
+	if (r < 0)
+		return r;
+	images = open(o->images_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (images < 0)
+		return -errno;
+	work = open(work_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (work < 0)
+		return -errno;
+	*ret_images = TAKE_FD(images);
+	*ret_work = TAKE_FD(work);
+	return 0;
+}
+
+/* libcriu returns -errno-like values, or -1 with errno; map to -errno. */
+static int criu_result(int r)
+{
+	if (r >= 0)
+		return r;
+	if (r == -1)
+		return errno > 0 ? -errno : -EIO;
+	return r;
+}
+
+/* libcriu has no setter for a config file (the way to pass options it has
+ * no setter for, such as stream or lazy-pages); criu reads the file named by
+ * CRIU_CONFIG_FILE in the environment it inherits. Set it for one call. */
+static int config_env_set(const struct stoke_cr_options *o)
+{
+	if (!o->config_file)
+		return unsetenv("CRIU_CONFIG_FILE") < 0 ? -errno : 0;
+	return setenv("CRIU_CONFIG_FILE", o->config_file, 1) < 0 ? -errno : 0;
+}
+
+static bool criu_binary_missing(const struct stoke_cr_options *o)
+{
+	if (o->criu_path)
+		return access(o->criu_path, X_OK) < 0;
+	const char *path = getenv("PATH");
+	_cleanup_free_ char *copy = strdup(path ? path : "/usr/local/sbin:/usr/sbin:/usr/bin");
+	if (!copy)
+		return false;
+	for (char *save, *d = strtok_r(copy, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+		char p[4096];
+		snprintf(p, sizeof(p), "%s/criu", d);
+		if (access(p, X_OK) == 0)
+			return false;
+	}
+	return true;
+}
+
+int stoke_criu_dump(pid_t pid, const struct stoke_cr_options *o)
+{
+	_cleanup_(criu_local_free_optsp) criu_opts *c = NULL;
+	_cleanup_close_ int images = -EBADF, work = -EBADF;
+	const char *log_name = o->log_name ? o->log_name : "dump.log";
+	int r;
+
+	cr_clear_error();
+	if (pid <= 0)
+		return -EINVAL;
+	if (kill(pid, 0) < 0) {
+		cr_set_error("no process %d to dump", (int) pid);
+		return -ESRCH;
+	}
+	if (criu_binary_missing(o)) {
+		cr_set_error("criu binary %s not found", o->criu_path ? o->criu_path : "in PATH");
+		return -ENOENT;
+	}
+	r = open_dirs(o, true, &images, &work);
+	if (r < 0) {
+		cr_set_error("cannot open image or work directory %s", o->images_dir);
+		return r;
+	}
+	r = criu_local_init_opts(&c);
+	if (r < 0)
+		return criu_result(r);
+	r = set_common(c, o, images, work, log_name);
+	if (r < 0)
+		return criu_result(r);
+	criu_local_set_pid(c, pid);
+	criu_local_set_leave_running(c, o->leave_running);
+	if (o->skip_network_lock)
+		criu_local_set_network_lock(c, CRIU_NETWORK_LOCK_SKIP);
+	if (o->freeze_cgroup) {
+		r = criu_local_set_freeze_cgroup(c, o->freeze_cgroup);
+		if (r < 0)
+			return criu_result(r);
+	}
+
+	r = config_env_set(o);
+	if (r < 0)
+		return r;
+	r = criu_local_dump(c);
+	(void) unsetenv("CRIU_CONFIG_FILE");
+	if (r < 0) {
+		remember_criu_failure("dump", o->work_dir ? o->work_dir : o->images_dir, log_name,
+				      r);
+		return -EIO;
+	}
+	return 0;
+}
+
+/* criu swrk reads inherited fds by number in its own process: they must
+ * survive its exec. Clear close-on-exec for the call, and put it back. */
+static int inherit_fds_set_cloexec(const struct stoke_cr_options *o, int enable)
+{
+	for (size_t i = 0; i < o->n_inherit_fds; i++) {
+		int r = cs_fd_set_cloexec(o->inherit_fds[i].fd, enable);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+int stoke_criu_restore(const struct stoke_cr_options *o)
+{
+	_cleanup_(criu_local_free_optsp) criu_opts *c = NULL;
+	_cleanup_close_ int images = -EBADF, work = -EBADF;
+	const char *log_name = o->log_name ? o->log_name : "restore.log";
+	sigset_t chld, old;
+	int r;
+
+	cr_clear_error();
+	if (criu_binary_missing(o)) {
+		cr_set_error("criu binary %s not found", o->criu_path ? o->criu_path : "in PATH");
+		return -ENOENT;
+	}
+	r = open_dirs(o, false, &images, &work);
+	if (r < 0) {
+		cr_set_error("cannot open image directory %s", o->images_dir);
+		return r;
+	}
+	r = criu_local_init_opts(&c);
+	if (r < 0)
+		return criu_result(r);
+	r = set_common(c, o, images, work, log_name);
+	if (r < 0)
+		return criu_result(r);
+	if (o->root) {
+		r = criu_local_set_root(c, o->root);
+		if (r < 0)
+			return criu_result(r);
+	}
+	if (o->cgroup_root) {
+		r = criu_local_add_cg_root(c, NULL, o->cgroup_root);
+		if (r < 0)
+			return criu_result(r);
+	}
+	for (size_t i = 0; i < o->n_inherit_fds; i++) {
+		r = criu_local_add_inherit_fd(c, o->inherit_fds[i].fd, o->inherit_fds[i].key);
+		if (r < 0)
+			return criu_result(r);
+	}
+	r = config_env_set(o);
+	if (r < 0)
+		return r;
+	r = inherit_fds_set_cloexec(o, 0);
+	if (r < 0)
+		return r;
+
+	/* libcriu wants SIGCHLD blocked while the restored tree becomes our
+	 * child, so an early exit of the tree cannot interrupt the call. */
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &chld, &old);
+	r = criu_local_restore_child(c);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	(void) inherit_fds_set_cloexec(o, 1);
+	(void) unsetenv("CRIU_CONFIG_FILE");
+
+	if (r <= 0) {
+		remember_criu_failure("restore", o->work_dir ? o->work_dir : o->images_dir,
+				      log_name, r);
+		return -EIO;
+	}
+	return r;
+}
