@@ -30,6 +30,7 @@ FAKE_API CUresult cuInit(unsigned int flags)
 	if (device_count() == 0)
 		return CUDA_ERROR_NO_DEVICE;
 	initialized = 1;
+	fakecuda_checkpoint_attach();
 	return CUDA_SUCCESS;
 }
 

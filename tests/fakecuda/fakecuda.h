@@ -22,4 +22,17 @@
 /* Whether cuInit() has run in this process. */
 int fakecuda_initialized(void);
 
+/* fakecuda-checkpoint.c. Device memory lives in pages of its own so the
+ * checkpoint state machine can move it out and back: cuMemAlloc/cuMemFree
+ * should use fakecuda_dev_alloc()/fakecuda_dev_free() (0 or -errno), and
+ * every entry point that touches device state should run between
+ * fakecuda_gate_enter() and fakecuda_gate_leave(), which block while the
+ * process is locked for a checkpoint. cuInit calls
+ * fakecuda_checkpoint_attach() (makes the process checkpointable). */
+int fakecuda_dev_alloc(size_t size, void **ret);
+int fakecuda_dev_free(void *addr);
+void fakecuda_gate_enter(void);
+void fakecuda_gate_leave(void);
+void fakecuda_checkpoint_attach(void);
+
 #endif
