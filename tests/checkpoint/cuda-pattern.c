@@ -132,8 +132,9 @@ int main(int argc, char **argv)
 			verifies++;
 		}
 		char line[96];
-		int n = snprintf(line, sizeof(line), "%lu %lu %s\n", count, verifies, result);
-		if (ftruncate(fd, 0) < 0 || pwrite(fd, line, (size_t) n, 0) != n)
+		/* Fixed width, rewritten in place: a reader never sees it empty. */
+		int n = snprintf(line, sizeof(line), "%20lu %20lu %-4s\n", count, verifies, result);
+		if (pwrite(fd, line, (size_t) n, 0) != n)
 			return 1;
 		struct timespec ts = {0, 5 * 1000 * 1000};
 		nanosleep(&ts, NULL);

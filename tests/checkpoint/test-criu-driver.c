@@ -67,7 +67,7 @@ static void counter_main(const char *status_path, int close_fd)
 			if (mem[i] != pattern(i))
 				ok = false;
 		char line[64];
-		int n = snprintf(line, sizeof(line), "%lu %s\n", count, ok ? "ok" : "BAD");
+		int n = snprintf(line, sizeof(line), "%20lu %-3s\n", count, ok ? "ok" : "BAD");
 		if (pwrite(fd, line, (size_t) n, 0) < 0)
 			_exit(1);
 		struct timespec ts = {0, 5 * 1000 * 1000};
