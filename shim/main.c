@@ -15,6 +15,7 @@
 #include "config.h"
 #include "log.h"
 #include "stoke-runtime-cli.h"
+#include "stoke-snapshot-cli.h"
 
 static void usage(FILE *out)
 {
@@ -122,6 +123,8 @@ int main(int argc, char **argv)
 	/* Each verb parses its own options with getopt from argv[0] = verb. */
 	optind = 0;
 
+	if (strcmp(verb_argv[0], "snapshot") == 0)
+		return snap_cli_main(verb_argc, verb_argv);
 	if (shim_cli_is_verb(verb_argv[0]))
 		return shim_cli_main(verb_argc, verb_argv, &g);
 
