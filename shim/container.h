@@ -31,7 +31,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "config.h"
+#include "oci-config.h"
 #include "state.h"
 
 struct shim_create_opts {
@@ -43,7 +43,8 @@ struct shim_create_opts {
 	bool no_new_keyring;	    /* keep the runtime's session keyring */
 	int preserve_fds;	    /* pass fds 3 .. 3+preserve_fds-1 to the container */
 	bool start_now;		    /* `run`: no exec fifo, start at once */
-	int stdio_fds[3];	    /* -1: inherit 0/1/2 as they are */
+	int console_fd;		    /* >= 0: an already connected console socket (run -t) */
+	bool subreaper;		    /* foreground run: become the init's reaper */
 };
 
 /*! shim_container_create() :

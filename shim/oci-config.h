@@ -24,8 +24,8 @@
  * receives a message naming the field on failure.
  * Thread-safety: none needed (single-threaded runtime); structs are not shared.
  */
-#ifndef STOKE_SHIM_CONFIG_H
-#define STOKE_SHIM_CONFIG_H
+#ifndef STOKE_SHIM_OCI_CONFIG_H
+#define STOKE_SHIM_OCI_CONFIG_H
 
 #include <sched.h>
 #include <stdbool.h>
