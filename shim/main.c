@@ -14,6 +14,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "stoke-load-cli.h"
 #include "stoke-runtime-cli.h"
 #include "stoke-snapshot-cli.h"
 
@@ -123,6 +124,8 @@ int main(int argc, char **argv)
 	/* Each verb parses its own options with getopt from argv[0] = verb. */
 	optind = 0;
 
+	if (strcmp(verb_argv[0], "load") == 0)
+		return ldr_cli_main(verb_argc, verb_argv);
 	if (strcmp(verb_argv[0], "snapshot") == 0)
 		return snap_cli_main(verb_argc, verb_argv);
 	if (shim_cli_is_verb(verb_argv[0]))

@@ -1,7 +1,0 @@
-/* SPDX-License-Identifier: Apache-2.0 */
-/* Keeps the library non-empty until the format sources land; remove then. */
-int ldr_placeholder_(void);
-int ldr_placeholder_(void)
-{
-	return 0;
-}
