@@ -70,14 +70,36 @@ int shim_container_start(const char *root, struct shim_state *s, char *err, size
  *  directory. @return : 0, or the first -errno (removal goes on past it). */
 int shim_container_destroy(const char *root, struct shim_state *s, char *err, size_t errlen);
 
+struct shim_exec_opts {
+	const char *pid_file; /* NULL: none */
+	const char *
+		console_socket; /* NULL: none (required with process->terminal unless console_fd) */
+	int console_fd;		/* >= 0: an already connected console socket */
+	int preserve_fds;
+	bool detach; /* return once the process runs (else the caller waits) */
+};
+
+/*! shim_container_exec() :
+ *  Start `p` inside running container `s` (`stoke exec`): join its
+ *  namespaces (from /proc/PID/ns) and cgroup, apply the process's user,
+ *  capabilities, rlimits, terminal, the container's seccomp profile (from
+ *  `cfg`, cached BPF), and execve. *ret_pid is the new process (a child of
+ *  the caller, which may wait for it).
+ * @return : 0, -ESRCH (container not running), or -errno (see `err`). */
+int shim_container_exec(const char *root, const struct shim_state *s, const struct shim_config *cfg,
+			const struct shim_process *p, const struct shim_exec_opts *o,
+			pid_t *ret_pid, char *err, size_t errlen);
+
 /* Set-up steps, usable on their own by restore (snapshot/CRIU), which
  * recreates the process tree itself but needs the same mounts. */
 
+struct shim_cgroup;
+
 struct shim_rootfs_opts {
-	const char
-		*cgroup_root; /* the container's cgroup path, for the cgroup mount; may be NULL */
-	bool userns;	      /* running in a new user namespace (mknod refused: bind devices) */
-	bool new_cgroupns;    /* a new cgroup namespace: mount cgroup fs instead of binding */
+	const struct shim_cgroup
+		*cgroup;   /* the container's cgroup, for cgroup mounts; may be NULL */
+	bool userns;	   /* running in a new user namespace (mknod refused: bind devices) */
+	bool new_cgroupns; /* a new cgroup namespace: mount cgroup fs instead of binding */
 };
 
 /*! shim_rootfs_prepare() :

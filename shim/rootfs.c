@@ -1,0 +1,635 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The container's filesystem: the rootfs bind, mounts[], devices, /dev
+ * symlinks, pivot_root, sysctl, masked and read-only paths, read-only root.
+ * Runs in the container's mount namespace (after clone, or in restore's
+ * helper), so it only uses syscalls and libc.
+ */
+#include "container.h"
+#include "cgroup.h"
+
+#include "cleanup.h"
+#include "fd-util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/mount.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+__attribute__((format(printf, 4, 5))) static int fail(int r, char *err, size_t errlen,
+						      const char *fmt, ...)
+{
+	if (err && errlen) {
+		va_list ap;
+		size_t n;
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+		n = strlen(err);
+		if (r < 0 && n < errlen)
+			snprintf(err + n, errlen - n, ": %s", strerror(-r));
+	}
+	return r;
+}
+
+/*
+ * Resolve `path` inside `root` like a chroot would: symlinks (absolute ones
+ * too) never leave `root`; ".." stops at it. Components that do not exist
+ * are appended as they are. `out` gets root + resolved path.
+ */
+static int resolve_in_root(const char *root, const char *path, char out[PATH_MAX])
+{
+	char rest[PATH_MAX], cur[PATH_MAX] = "";
+	int links = 0;
+
+	if (strlen(path) >= sizeof(rest))
+		return -ENAMETOOLONG;
+	strcpy(rest, path);
+	char *p = rest;
+	for (;;) {
+		while (*p == '/')
+			p++;
+		if (!*p)
+			break;
+		char *slash = strchr(p, '/');
+		size_t len = slash ? (size_t) (slash - p) : strlen(p);
+		char comp[NAME_MAX + 1];
+		if (len > NAME_MAX)
+			return -ENAMETOOLONG;
+		memcpy(comp, p, len);
+		comp[len] = '\0';
+		p += len;
+		if (strcmp(comp, ".") == 0)
+			continue;
+		if (strcmp(comp, "..") == 0) {
+			char *last = strrchr(cur, '/');
+			if (last)
+				*last = '\0';
+			continue;
+		}
+		char full[PATH_MAX], next[PATH_MAX];
+		if ((size_t) snprintf(next, sizeof(next), "%s/%s", cur, comp) >= sizeof(next))
+			return -ENAMETOOLONG;
+		snprintf(full, sizeof(full), "%s%s", root, next);
+		struct stat st;
+		if (lstat(full, &st) == 0 && S_ISLNK(st.st_mode)) {
+			char target[PATH_MAX], tmp[PATH_MAX];
+			ssize_t n = readlink(full, target, sizeof(target) - 1);
+			if (n < 0)
+				return -errno;
+			target[n] = '\0';
+			if (++links > 40)
+				return -ELOOP;
+			if ((size_t) snprintf(tmp, sizeof(tmp), "%s/%s", target, p) >= sizeof(tmp))
+				return -ENAMETOOLONG;
+			strcpy(rest, tmp);
+			p = rest;
+			if (target[0] == '/')
+				cur[0] = '\0';
+			continue;
+		}
+		strcpy(cur, next);
+	}
+	if ((size_t) snprintf(out, PATH_MAX, "%s%s", root, cur[0] ? cur : "/") >= PATH_MAX)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+static int mkdir_p(const char *path, mode_t mode)
+{
+	return cs_mkdir_p(path, mode);
+}
+
+/* Create the mount point `dst`: a directory, or an empty file when `as_file`. */
+static int make_mountpoint(const char *dst, bool as_file)
+{
+	struct stat st;
+	if (stat(dst, &st) == 0)
+		return 0;
+	if (!as_file)
+		return mkdir_p(dst, 0755);
+	char parent[PATH_MAX];
+	snprintf(parent, sizeof(parent), "%s", dst);
+	char *slash = strrchr(parent, '/');
+	if (slash && slash != parent) {
+		*slash = '\0';
+		int r = mkdir_p(parent, 0755);
+		if (r < 0)
+			return r;
+	}
+	int fd = open(dst, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
+	if (fd < 0)
+		return -errno;
+	close(fd);
+	return 0;
+}
+
+/* The flags a remount must keep (locked ones in a user namespace). */
+static unsigned long locked_flags(const char *path)
+{
+	struct statvfs sv;
+	unsigned long f = 0;
+	if (statvfs(path, &sv) < 0)
+		return 0;
+	if (sv.f_flag & ST_NOSUID)
+		f |= MS_NOSUID;
+	if (sv.f_flag & ST_NODEV)
+		f |= MS_NODEV;
+	if (sv.f_flag & ST_NOEXEC)
+		f |= MS_NOEXEC;
+	if (sv.f_flag & ST_RDONLY)
+		f |= MS_RDONLY;
+	if (sv.f_flag & ST_NOATIME)
+		f |= MS_NOATIME;
+	if (sv.f_flag & ST_NODIRATIME)
+		f |= MS_NODIRATIME;
+	if (sv.f_flag & ST_RELATIME)
+		f |= MS_RELATIME;
+	return f;
+}
+
+static int bind_remount(const char *path, unsigned long flags)
+{
+	unsigned long f = MS_BIND | MS_REMOUNT | flags;
+	if (mount(NULL, path, NULL, f, NULL) == 0)
+		return 0;
+	if (errno != EPERM)
+		return -errno;
+	/* In a user namespace the source's nodev/nosuid/noexec are locked: keep them. */
+	if (mount(NULL, path, NULL, f | (locked_flags(path) & ~MS_RDONLY), NULL) < 0)
+		return -errno;
+	return 0;
+}
+
+static int mount_setattr_rec(const char *path, uint64_t set, uint64_t clr)
+{
+	struct mount_attr a = {.attr_set = set, .attr_clr = clr};
+	if (syscall(SYS_mount_setattr, AT_FDCWD, path, AT_RECURSIVE, &a, sizeof(a)) < 0)
+		return -errno;
+	return 0;
+}
+
+/* Copy the tree under directory fd `from` into directory fd `to` (tmpcopyup). */
+static int copy_tree(int from, int to)
+{
+	int dup_from = fcntl(from, F_DUPFD_CLOEXEC, 3);
+	if (dup_from < 0)
+		return -errno;
+	_cleanup_closedir_ DIR *d = fdopendir(dup_from);
+	if (!d) {
+		close(dup_from);
+		return -errno;
+	}
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		struct stat st;
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (fstatat(from, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			return -errno;
+		if (S_ISDIR(st.st_mode)) {
+			if (mkdirat(to, de->d_name, st.st_mode & 07777) < 0 && errno != EEXIST)
+				return -errno;
+			_cleanup_close_ int a =
+				openat(from, de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			_cleanup_close_ int b =
+				openat(to, de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			if (a < 0 || b < 0)
+				return -errno;
+			int r = copy_tree(a, b);
+			if (r < 0)
+				return r;
+		} else if (S_ISLNK(st.st_mode)) {
+			char target[PATH_MAX];
+			ssize_t n = readlinkat(from, de->d_name, target, sizeof(target) - 1);
+			if (n < 0)
+				return -errno;
+			target[n] = '\0';
+			if (symlinkat(target, to, de->d_name) < 0)
+				return -errno;
+		} else if (S_ISREG(st.st_mode)) {
+			_cleanup_close_ int a = openat(from, de->d_name, O_RDONLY | O_CLOEXEC);
+			_cleanup_close_ int b =
+				openat(to, de->d_name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+				       st.st_mode & 07777);
+			char buf[65536];
+			ssize_t n;
+			if (a < 0 || b < 0)
+				return -errno;
+			while ((n = read(a, buf, sizeof(buf))) > 0)
+				if (cs_write_all(b, buf, (size_t) n) < 0)
+					return -errno;
+			if (n < 0)
+				return -errno;
+		} else if (mknodat(to, de->d_name, st.st_mode, st.st_rdev) < 0) {
+			return -errno;
+		}
+		(void) fchownat(to, de->d_name, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW);
+	}
+	return 0;
+}
+
+/* The container's /sys/fs/cgroup: its own cgroup directories, bound (or cgroup2 mounted). */
+static int mount_cgroup(const struct shim_mount *m, const char *dst,
+			const struct shim_rootfs_opts *o, char *err, size_t errlen)
+{
+	unsigned long flags = m->flags & ~(MS_BIND | MS_REC);
+	int r;
+
+	if (!o->cgroup)
+		return fail(-EINVAL, err, errlen, "mount %s: no cgroup to mount", m->destination);
+	size_t n = shim_cgroup_n_dirs(o->cgroup);
+	if (shim_cgroup_detect_layout() == SHIM_CGROUP_V2 && n == 1) {
+		const char *mnt, *dir;
+		int version;
+		r = shim_cgroup_dir(o->cgroup, 0, &mnt, &dir, &version);
+		if (r < 0)
+			return fail(r, err, errlen, "mount %s", m->destination);
+		if (o->new_cgroupns) {
+			if (mount("cgroup2", dst, "cgroup2", flags, NULL) == 0)
+				return 0;
+		}
+		if (mount(dir, dst, NULL, MS_BIND | MS_REC, NULL) < 0)
+			return fail(-errno, err, errlen, "mount %s: bind %s", m->destination, dir);
+		r = bind_remount(dst, flags);
+		return r < 0 ? fail(r, err, errlen, "mount %s: remount", m->destination) : 0;
+	}
+
+	/* v1 and hybrid: a tmpfs with one bound directory per hierarchy, as runc does. */
+	if (mount("tmpfs", dst, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=755") < 0)
+		return fail(-errno, err, errlen, "mount %s: tmpfs", m->destination);
+	for (size_t i = 0; i < n; i++) {
+		const char *mnt, *dir;
+		char sub[PATH_MAX];
+		int version;
+		if (shim_cgroup_dir(o->cgroup, i, &mnt, &dir, &version) < 0)
+			continue;
+		const char *base = strrchr(mnt, '/');
+		base = base ? base + 1 : mnt;
+		if ((size_t) snprintf(sub, sizeof(sub), "%s/%s", dst, base) >= sizeof(sub))
+			return fail(-ENAMETOOLONG, err, errlen, "mount %s", m->destination);
+		if (mkdir(sub, 0755) < 0 && errno != EEXIST)
+			return fail(-errno, err, errlen, "mount %s: mkdir %s", m->destination, sub);
+		if (mount(dir, sub, NULL, MS_BIND | MS_REC, NULL) < 0)
+			return fail(-errno, err, errlen, "mount %s: bind %s", m->destination, dir);
+		r = bind_remount(sub, flags | MS_NOSUID | MS_NODEV | MS_NOEXEC);
+		if (r < 0)
+			return fail(r, err, errlen, "mount %s: remount %s", m->destination, sub);
+		/* "cpu,cpuacct" is also reachable as "cpu" and "cpuacct". */
+		if (strchr(base, ',')) {
+			char names[256], *save = NULL;
+			snprintf(names, sizeof(names), "%s", base);
+			for (char *t = strtok_r(names, ",", &save); t;
+			     t = strtok_r(NULL, ",", &save)) {
+				char link[PATH_MAX];
+				if ((size_t) snprintf(link, sizeof(link), "%s/%s", dst, t) <
+				    sizeof(link))
+					(void) symlink(base, link);
+			}
+		}
+	}
+	if (flags & MS_RDONLY) {
+		r = bind_remount(dst, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC);
+		if (r < 0 && mount(NULL, dst, NULL,
+				   MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+				   "mode=755") < 0)
+			return fail(-errno, err, errlen, "mount %s: read-only", m->destination);
+	}
+	return 0;
+}
+
+static int do_mount(const struct shim_config *cfg, const struct shim_mount *m,
+		    const struct shim_rootfs_opts *o, char *err, size_t errlen)
+{
+	char dst[PATH_MAX];
+	int r = resolve_in_root(cfg->rootfs, m->destination, dst);
+	if (r < 0)
+		return fail(r, err, errlen, "mount %s", m->destination);
+
+	bool as_file = false;
+	if (m->bind) {
+		struct stat st;
+		if (stat(m->source, &st) < 0)
+			return fail(-errno, err, errlen, "mount %s: source %s", m->destination,
+				    m->source);
+		as_file = !S_ISDIR(st.st_mode);
+	}
+	r = make_mountpoint(dst, as_file);
+	if (r < 0)
+		return fail(r, err, errlen, "mount %s: create mount point %s", m->destination, dst);
+
+	if (m->type && (strcmp(m->type, "cgroup") == 0 || strcmp(m->type, "cgroup2") == 0) &&
+	    !m->bind) {
+		r = mount_cgroup(m, dst, o, err, errlen);
+		if (r < 0)
+			return r;
+	} else if (m->bind) {
+		if (mount(m->source, dst, NULL, MS_BIND | (m->flags & MS_REC), NULL) < 0)
+			return fail(-errno, err, errlen, "mount %s: bind %s", m->destination,
+				    m->source);
+		unsigned long extra = m->flags & ~(MS_BIND | MS_REC | MS_REMOUNT);
+		if (extra) {
+			r = bind_remount(dst, extra);
+			if (r < 0)
+				return fail(r, err, errlen, "mount %s: remount with options",
+					    m->destination);
+		}
+	} else {
+		_cleanup_close_ int under = -EBADF;
+		if (m->tmpcopyup)
+			under = open(dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		unsigned long flags = m->flags & ~MS_REC;
+		/* Mount read-write first when copying up, read-only afterwards. */
+		unsigned long first = m->tmpcopyup ? flags & ~MS_RDONLY : flags;
+		if (mount(m->source ? m->source : m->type, dst, m->type, first, m->data) < 0) {
+			int e = errno;
+			/* sysfs/mqueue in a user namespace without its own net/ipc: bind the
+			 * host's. */
+			const char *host = NULL;
+			if (e == EPERM && strcmp(m->type, "sysfs") == 0)
+				host = "/sys";
+			else if (e == EPERM && strcmp(m->type, "mqueue") == 0)
+				host = "/dev/mqueue";
+			if (!host || mount(host, dst, NULL, MS_BIND | MS_REC, NULL) < 0)
+				return fail(-e, err, errlen, "mount %s (type %s)", m->destination,
+					    m->type);
+			if (flags & MS_RDONLY)
+				(void) bind_remount(dst, MS_RDONLY);
+		}
+		if (m->tmpcopyup && under >= 0) {
+			_cleanup_close_ int top = open(dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			if (top < 0 || (r = copy_tree(under, top)) < 0)
+				return fail(top < 0 ? -errno : r, err, errlen,
+					    "mount %s: tmpcopyup", m->destination);
+			if (flags & MS_RDONLY &&
+			    mount(NULL, dst, NULL, MS_REMOUNT | flags, m->data) < 0)
+				return fail(-errno, err, errlen, "mount %s: read-only",
+					    m->destination);
+		}
+	}
+	if (m->propagation && mount(NULL, dst, NULL, m->propagation, NULL) < 0)
+		return fail(-errno, err, errlen, "mount %s: propagation", m->destination);
+	if ((m->attr_set || m->attr_clr) &&
+	    (r = mount_setattr_rec(dst, m->attr_set, m->attr_clr)) < 0)
+		return fail(r, err, errlen, "mount %s: recursive attributes", m->destination);
+	return 0;
+}
+
+struct default_dev {
+	const char *name;
+	int major, minor;
+};
+
+static const struct default_dev default_devs[] = {
+	{"null", 1, 3},	  {"zero", 1, 5},    {"full", 1, 7},
+	{"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0},
+};
+
+/* mknod, or (in a user namespace, where mknod is refused) bind the host's node. */
+static int make_device(const char *dst, char type, int64_t major, int64_t minor, mode_t mode,
+		       bool has_uid, uid_t uid, bool has_gid, gid_t gid, const char *host)
+{
+	mode_t fmt = type == 'b' ? S_IFBLK : type == 'p' ? S_IFIFO : S_IFCHR;
+	(void) unlink(dst);
+	if (mknod(dst, fmt | (mode & 07777), makedev(major, minor)) == 0) {
+		if (chmod(dst, mode & 07777) < 0)
+			return -errno;
+		if ((has_uid || has_gid) &&
+		    chown(dst, has_uid ? uid : (uid_t) -1, has_gid ? gid : (gid_t) -1) < 0)
+			return -errno;
+		return 0;
+	}
+	if (errno != EPERM || !host)
+		return -errno;
+	int r = make_mountpoint(dst, true);
+	if (r < 0)
+		return r;
+	if (mount(host, dst, NULL, MS_BIND, NULL) < 0)
+		return -errno;
+	return 0;
+}
+
+static bool config_mounts_dev(const struct shim_config *cfg, bool *bind)
+{
+	for (size_t i = 0; i < cfg->n_mounts; i++)
+		if (strcmp(cfg->mounts[i].destination, "/dev") == 0) {
+			*bind = cfg->mounts[i].bind;
+			return true;
+		}
+	*bind = false;
+	return false;
+}
+
+static int setup_devices(const struct shim_config *cfg, char *err, size_t errlen)
+{
+	char dst[PATH_MAX];
+	bool dev_bind;
+	bool has_dev = config_mounts_dev(cfg, &dev_bind);
+	int r;
+
+	/* A bind-mounted /dev is the host's: leave it alone, as runc does. */
+	if (has_dev && !dev_bind) {
+		for (size_t i = 0; i < ELEMENTSOF(default_devs); i++) {
+			char host[64];
+			snprintf(dst, sizeof(dst), "%s/dev/%s", cfg->rootfs, default_devs[i].name);
+			snprintf(host, sizeof(host), "/dev/%s", default_devs[i].name);
+			r = make_device(dst, 'c', default_devs[i].major, default_devs[i].minor,
+					0666, false, 0, false, 0, host);
+			if (r < 0)
+				return fail(r, err, errlen, "device /dev/%s", default_devs[i].name);
+		}
+		static const char *const links[][2] = {
+			{"/proc/self/fd", "fd"},       {"/proc/self/fd/0", "stdin"},
+			{"/proc/self/fd/1", "stdout"}, {"/proc/self/fd/2", "stderr"},
+			{"pts/ptmx", "ptmx"},
+		};
+		for (size_t i = 0; i < ELEMENTSOF(links); i++) {
+			snprintf(dst, sizeof(dst), "%s/dev/%s", cfg->rootfs, links[i][1]);
+			(void) unlink(dst);
+			if (symlink(links[i][0], dst) < 0 && errno != EEXIST)
+				return fail(-errno, err, errlen, "symlink /dev/%s", links[i][1]);
+		}
+		if (access("/proc/kcore", F_OK) == 0) {
+			snprintf(dst, sizeof(dst), "%s/dev/core", cfg->rootfs);
+			(void) symlink("/proc/kcore", dst);
+		}
+	}
+	for (size_t i = 0; i < cfg->n_devices; i++) {
+		const struct shim_device *d = &cfg->devices[i];
+		r = resolve_in_root(cfg->rootfs, d->path, dst);
+		if (r < 0)
+			return fail(r, err, errlen, "linux.devices[%zu] %s", i, d->path);
+		char *slash = strrchr(dst, '/');
+		if (slash) {
+			*slash = '\0';
+			(void) mkdir_p(dst, 0755);
+			*slash = '/';
+		}
+		r = make_device(dst, d->type == 'u' ? 'c' : d->type, d->major, d->minor,
+				d->has_mode ? d->mode : 0666, d->has_uid, d->uid, d->has_gid,
+				d->gid, d->path);
+		if (r < 0)
+			return fail(r, err, errlen, "linux.devices[%zu]: create %s", i, d->path);
+	}
+	return 0;
+}
+
+/* pivot_root needs the new root's parent mount not to be shared. */
+static int make_parent_mount_private(const char *rootfs)
+{
+	char line[8192], best[PATH_MAX] = "/";
+	size_t best_len = 1;
+	_cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		char mp[PATH_MAX];
+		if (sscanf(line, "%*d %*d %*s %*s %4095s", mp) != 1)
+			continue;
+		size_t n = strlen(mp);
+		if (strncmp(rootfs, mp, n) == 0 &&
+		    (rootfs[n] == '/' || rootfs[n] == '\0' || n == 1) && n >= best_len) {
+			snprintf(best, sizeof(best), "%s", mp);
+			best_len = n;
+		}
+	}
+	if (mount(NULL, best, NULL, MS_PRIVATE, NULL) < 0)
+		return -errno;
+	return 0;
+}
+
+int shim_rootfs_prepare(const struct shim_config *cfg, const struct shim_rootfs_opts *o, char *err,
+			size_t errlen)
+{
+	unsigned long prop = cfg->rootfs_propagation ? cfg->rootfs_propagation : MS_SLAVE | MS_REC;
+	int r;
+
+	/* Nothing mounted from here on may reach back into the host. */
+	if (mount(NULL, "/", NULL, prop, NULL) < 0)
+		return fail(-errno, err, errlen, "make / %s",
+			    prop & MS_SHARED	? "shared"
+			    : prop & MS_PRIVATE ? "private"
+						: "slave");
+	if (prop & MS_SHARED) {
+		r = make_parent_mount_private(cfg->rootfs);
+		if (r < 0)
+			return fail(r, err, errlen, "make the rootfs's parent mount private");
+	}
+	if (mount(cfg->rootfs, cfg->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
+		return fail(-errno, err, errlen, "bind the rootfs %s", cfg->rootfs);
+
+	for (size_t i = 0; i < cfg->n_mounts; i++) {
+		r = do_mount(cfg, &cfg->mounts[i], o, err, errlen);
+		if (r < 0)
+			return r;
+	}
+	return setup_devices(cfg, err, errlen);
+}
+
+static int pivot(const char *rootfs, bool no_pivot, char *err, size_t errlen)
+{
+	if (chdir(rootfs) < 0)
+		return fail(-errno, err, errlen, "chdir %s", rootfs);
+	if (no_pivot) {
+		if (mount(rootfs, "/", NULL, MS_MOVE, NULL) < 0)
+			return fail(-errno, err, errlen, "move the rootfs to /");
+		if (chroot(".") < 0)
+			return fail(-errno, err, errlen, "chroot");
+		return chdir("/") < 0 ? fail(-errno, err, errlen, "chdir /") : 0;
+	}
+	_cleanup_close_ int old = open("/", O_DIRECTORY | O_PATH | O_CLOEXEC);
+	if (old < 0)
+		return fail(-errno, err, errlen, "open /");
+	/* pivot_root(".", "."): the old root ends up stacked on "/" and is lazily detached. */
+	if (syscall(SYS_pivot_root, ".", ".") < 0)
+		return fail(-errno, err, errlen, "pivot_root %s", rootfs);
+	if (fchdir(old) < 0)
+		return fail(-errno, err, errlen, "fchdir to the old root");
+	if (mount(NULL, ".", NULL, MS_SLAVE | MS_REC, NULL) < 0)
+		return fail(-errno, err, errlen, "make the old root slave");
+	if (umount2(".", MNT_DETACH) < 0)
+		return fail(-errno, err, errlen, "detach the old root");
+	return chdir("/") < 0 ? fail(-errno, err, errlen, "chdir /") : 0;
+}
+
+static int write_sysctls(const struct shim_config *cfg, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < cfg->n_sysctl; i++) {
+		char path[PATH_MAX];
+		snprintf(path, sizeof(path), "/proc/sys/%s", cfg->sysctl[i].key);
+		for (char *p = path + 10; *p; p++)
+			if (*p == '.')
+				*p = '/';
+		_cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0)
+			return fail(-errno, err, errlen, "linux.sysctl.%s: open %s",
+				    cfg->sysctl[i].key, path);
+		int r = cs_write_all(fd, cfg->sysctl[i].value, strlen(cfg->sysctl[i].value));
+		if (r < 0)
+			return fail(r, err, errlen, "linux.sysctl.%s: write \"%s\"",
+				    cfg->sysctl[i].key, cfg->sysctl[i].value);
+	}
+	return 0;
+}
+
+static int readonly_path(const char *p)
+{
+	if (mount(p, p, NULL, MS_BIND | MS_REC, NULL) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	return bind_remount(p, MS_RDONLY | MS_REC);
+}
+
+static int mask_path(const char *p)
+{
+	struct stat st;
+	if (stat(p, &st) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (S_ISDIR(st.st_mode)) {
+		if (mount("tmpfs", p, "tmpfs", MS_RDONLY, NULL) < 0)
+			return -errno;
+		return 0;
+	}
+	if (mount("/dev/null", p, NULL, MS_BIND, NULL) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	return 0;
+}
+
+int shim_rootfs_finish(const struct shim_config *cfg, bool no_pivot, char *err, size_t errlen)
+{
+	int r = pivot(cfg->rootfs, no_pivot, err, errlen);
+	if (r < 0)
+		return r;
+	if (cfg->rootfs_propagation && mount(NULL, "/", NULL, cfg->rootfs_propagation, NULL) < 0)
+		return fail(-errno, err, errlen, "linux.rootfsPropagation");
+	r = write_sysctls(cfg, err, errlen);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; cfg->readonly_paths && cfg->readonly_paths[i]; i++) {
+		r = readonly_path(cfg->readonly_paths[i]);
+		if (r < 0)
+			return fail(r, err, errlen, "linux.readonlyPaths: %s",
+				    cfg->readonly_paths[i]);
+	}
+	for (size_t i = 0; cfg->masked_paths && cfg->masked_paths[i]; i++) {
+		r = mask_path(cfg->masked_paths[i]);
+		if (r < 0)
+			return fail(r, err, errlen, "linux.maskedPaths: %s", cfg->masked_paths[i]);
+	}
+	if (cfg->root_readonly) {
+		r = bind_remount("/", MS_RDONLY);
+		if (r < 0)
+			return fail(r, err, errlen, "root.readonly: remount / read-only");
+	}
+	return 0;
+}
