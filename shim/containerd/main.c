@@ -383,7 +383,8 @@ static int cmd_delete(const struct opts *o)
 	Ctd__DeleteResponse resp = CTD__DELETE_RESPONSE__INIT;
 	Ctd__Timestamp ts = CTD__TIMESTAMP__INIT;
 	char cwd[PATH_MAX], path[PATH_MAX + 32], buf[64];
-	_cleanup_free_ char *binary = NULL, *root = NULL, *pidbuf = NULL;
+	_cleanup_free_ char *pidbuf = NULL;
+	struct runtime_cfg rt = {0};
 	const char *bundle = o->bundle;
 	uint8_t out[64];
 	size_t len;
@@ -395,11 +396,20 @@ static int cmd_delete(const struct opts *o)
 		bundle = cwd;
 	}
 	/* Every file is optional: a half-created task must still be cleaned. */
-	if (runtime_load(bundle, &binary, &root) == 0) {
-		char *argv[] = {binary, "--root", root, "delete", "--force", (char *) o->id, NULL};
+	if (runtime_load(bundle, &rt) == 0) {
+		char *argv[8] = {rt.binary, "--root", rt.root};
+		int n = 3;
+
+		/* Global flags go before the verb. */
+		if (rt.systemd_cgroup)
+			argv[n++] = "--systemd-cgroup";
+		argv[n++] = "delete";
+		argv[n++] = "--force";
+		argv[n++] = (char *) o->id;
 		r = run_simple(argv);
 		if (r < 0)
-			log_debug("%s delete --force %s failed", binary, o->id);
+			log_debug("%s delete --force %s failed", rt.binary, o->id);
+		runtime_cfg_done(&rt);
 	}
 	remove_dead_socket(bundle);
 	snprintf(path, sizeof(path), "%s/rootfs", bundle);

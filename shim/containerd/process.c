@@ -203,8 +203,7 @@ void container_free(struct container *c)
 	free(c->id);
 	free(c->bundle);
 	free(c->rootfs);
-	free(c->rt_binary);
-	free(c->rt_root);
+	runtime_cfg_done(&c->rt);
 	free(c);
 }
 

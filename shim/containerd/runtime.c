@@ -97,7 +97,7 @@ static bool any_is(const Ctd__Any *a, const char *name)
 
 /* A runtimeoptions ConfigPath file: `key = "value"` lines (TOML subset);
  * BinaryName and Root are read, anything else is ignored. */
-static int read_config_file(const char *path, char **binary, char **root)
+static int read_config_file(const char *path, char **binary, char **root, bool *systemd)
 {
 	_cleanup_fclose_ FILE *f = fopen(path, "re");
 	char line[4096];
@@ -106,6 +106,12 @@ static int read_config_file(const char *path, char **binary, char **root)
 		return -errno;
 	while (fgets(line, sizeof(line), f)) {
 		char key[64], val[4000];
+		if (sscanf(line, " %63[A-Za-z_] = %3999[^\n]", key, val) != 2)
+			continue;
+		if (strcmp(key, "SystemdCgroup") == 0 || strcmp(key, "systemd_cgroup") == 0) {
+			*systemd = strncmp(val, "true", 4) == 0;
+			continue;
+		}
 		if (sscanf(line, " %63[A-Za-z_] = \"%3999[^\"]\"", key, val) != 2)
 			continue;
 		if (strcmp(key, "BinaryName") == 0 || strcmp(key, "binary_name") == 0) {
@@ -119,9 +125,10 @@ static int read_config_file(const char *path, char **binary, char **root)
 	return 0;
 }
 
-int runtime_resolve(struct shim *s, const Ctd__Any *options, char **ret_binary, char **ret_root,
-		    char *errbuf, size_t errlen)
+int runtime_resolve(struct shim *s, const Ctd__Any *options, struct runtime_cfg *ret, char *errbuf,
+		    size_t errlen)
 {
+	bool systemd = false;
 	_cleanup_free_ char *binary = NULL, *root = NULL, *abs = NULL, *full_root = NULL;
 	const char *env;
 	int r;
@@ -138,6 +145,7 @@ int runtime_resolve(struct shim *s, const Ctd__Any *options, char **ret_binary, 
 				binary = strdup(o->binary_name);
 			if (*o->root)
 				root = strdup(o->root);
+			systemd = o->systemd_cgroup;
 			ctd__runc_options__free_unpacked(o, NULL);
 		} else if (any_is(options, "runtimeoptions.v1.Options")) {
 			Ctd__RuntimeOptions *o = ctd__runtime_options__unpack(
@@ -147,7 +155,7 @@ int runtime_resolve(struct shim *s, const Ctd__Any *options, char **ret_binary, 
 				return -EINVAL;
 			}
 			if (*o->config_path)
-				r = read_config_file(o->config_path, &binary, &root);
+				r = read_config_file(o->config_path, &binary, &root, &systemd);
 			else
 				r = 0;
 			if (r < 0)
@@ -177,8 +185,8 @@ int runtime_resolve(struct shim *s, const Ctd__Any *options, char **ret_binary, 
 	}
 	if (asprintf(&full_root, "%s/%s", root ? root : DEFAULT_ROOT, s->ns) < 0)
 		return -ENOMEM;
-	*ret_binary = TAKE_PTR(abs);
-	*ret_root = TAKE_PTR(full_root);
+	*ret = (struct runtime_cfg){
+		.binary = TAKE_PTR(abs), .root = TAKE_PTR(full_root), .systemd_cgroup = systemd};
 	return 0;
 }
 
@@ -219,10 +227,12 @@ int runtime_run(struct shim *s, struct container *c, const struct runtime_call *
 
 	if (asprintf(&log_path, "%s/log.json", c->bundle) < 0)
 		return -ENOMEM;
-	if (cs_strv_push(&argv, c->rt_binary) < 0 || cs_strv_push(&argv, "--root") < 0 ||
-	    cs_strv_push(&argv, c->rt_root) < 0 || cs_strv_push(&argv, "--log") < 0 ||
+	if (cs_strv_push(&argv, c->rt.binary) < 0 || cs_strv_push(&argv, "--root") < 0 ||
+	    cs_strv_push(&argv, c->rt.root) < 0 || cs_strv_push(&argv, "--log") < 0 ||
 	    cs_strv_push(&argv, log_path) < 0 || cs_strv_push(&argv, "--log-format") < 0 ||
 	    cs_strv_push(&argv, "json") < 0)
+		return -ENOMEM;
+	if (c->rt.systemd_cgroup && cs_strv_push(&argv, "--systemd-cgroup") < 0)
 		return -ENOMEM;
 	for (size_t i = 0; call->args[i]; i++)
 		if (cs_strv_push(&argv, call->args[i]) < 0)
@@ -246,7 +256,7 @@ int runtime_run(struct shim *s, struct container *c, const struct runtime_call *
 
 	r = helper_run(s, &spec, &res);
 	if (r < 0) {
-		snprintf(errbuf, errlen, "cannot run %s: %s", c->rt_binary, strerror(-r));
+		snprintf(errbuf, errlen, "cannot run %s: %s", c->rt.binary, strerror(-r));
 		return r;
 	}
 	if (!WIFEXITED(res.status) || WEXITSTATUS(res.status) != 0) {
@@ -259,7 +269,7 @@ int runtime_run(struct shim *s, struct container *c, const struct runtime_call *
 			snprintf(errbuf, errlen, "%s", res.err);
 		}
 		if (!errbuf[0])
-			snprintf(errbuf, errlen, "%s %s failed with status %d", c->rt_binary,
+			snprintf(errbuf, errlen, "%s %s failed with status %d", c->rt.binary,
 				 call->args[0],
 				 WIFEXITED(res.status) ? WEXITSTATUS(res.status)
 						       : 128 + WTERMSIG(res.status));
@@ -275,7 +285,7 @@ int runtime_run(struct shim *s, struct container *c, const struct runtime_call *
 	return 0;
 }
 
-int runtime_save(const char *bundle, const char *binary, const char *root)
+int runtime_save(const char *bundle, const struct runtime_cfg *cfg)
 {
 	_cleanup_free_ char *text = NULL;
 	json_object *o = json_object_new_object();
@@ -283,8 +293,9 @@ int runtime_save(const char *bundle, const char *binary, const char *root)
 
 	if (!o)
 		return -ENOMEM;
-	json_object_object_add(o, "binary", json_object_new_string(binary));
-	json_object_object_add(o, "root", json_object_new_string(root));
+	json_object_object_add(o, "binary", json_object_new_string(cfg->binary));
+	json_object_object_add(o, "root", json_object_new_string(cfg->root));
+	json_object_object_add(o, "systemd_cgroup", json_object_new_boolean(cfg->systemd_cgroup));
 	text = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 	json_object_put(o);
 	if (!text)
@@ -297,11 +308,12 @@ int runtime_save(const char *bundle, const char *binary, const char *root)
 	return r;
 }
 
-int runtime_load(const char *bundle, char **ret_binary, char **ret_root)
+int runtime_load(const char *bundle, struct runtime_cfg *ret)
 {
 	_cleanup_free_ char *path = NULL;
 	json_object *o = NULL;
 	const char *b, *rt;
+	bool systemd = false;
 	int r;
 
 	if (asprintf(&path, "%s/%s", bundle, SHIM_RUNTIME_FILE) < 0)
@@ -310,11 +322,25 @@ int runtime_load(const char *bundle, char **ret_binary, char **ret_root)
 	if (r < 0)
 		return r;
 	r = -EINVAL;
+	(void) cs_json_get_bool(o, "systemd_cgroup", &systemd);
 	if (cs_json_get_string(o, "binary", &b) == 0 && cs_json_get_string(o, "root", &rt) == 0) {
-		*ret_binary = strdup(b);
-		*ret_root = strdup(rt);
-		r = (*ret_binary && *ret_root) ? 0 : -ENOMEM;
+		struct runtime_cfg cfg = {
+			.binary = strdup(b), .root = strdup(rt), .systemd_cgroup = systemd};
+		if (cfg.binary && cfg.root) {
+			*ret = cfg;
+			r = 0;
+		} else {
+			runtime_cfg_done(&cfg);
+			r = -ENOMEM;
+		}
 	}
 	json_object_put(o);
 	return r;
+}
+
+void runtime_cfg_done(struct runtime_cfg *cfg)
+{
+	free(cfg->binary);
+	free(cfg->root);
+	cfg->binary = cfg->root = NULL;
 }

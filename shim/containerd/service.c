@@ -175,13 +175,13 @@ static void rpc_create(struct call *k, const ProtobufCBinaryData *in)
 	    set_str(&c->init.stderr_path, req->stderr) < 0)
 		goto oom;
 
-	r = runtime_resolve(k->s, req->options, &c->rt_binary, &c->rt_root, err, sizeof(err));
+	r = runtime_resolve(k->s, req->options, &c->rt, err, sizeof(err));
 	if (r < 0) {
 		reply_err(k, r == -EINVAL ? TTRPC_INVALID_ARGUMENT : TTRPC_UNKNOWN, "create %s: %s",
 			  req->id, err);
 		goto fail;
 	}
-	r = runtime_save(c->bundle, c->rt_binary, c->rt_root);
+	r = runtime_save(c->bundle, &c->rt);
 	if (r < 0) {
 		reply_err(k, TTRPC_UNKNOWN, "create %s: cannot write %s/%s: %s", req->id, c->bundle,
 			  SHIM_RUNTIME_FILE, strerror(-r));

@@ -159,13 +159,19 @@ struct process {
 
 struct oom_watch;
 
+/* The OCI runtime for a container: binary, --root, --systemd-cgroup. */
+struct runtime_cfg {
+	char *binary;
+	char *root;
+	bool systemd_cgroup;
+};
+
 struct container {
 	char *id;
 	char *bundle;
-	char *rootfs;	 /* <bundle>/rootfs when the shim mounted it */
-	char *rt_binary; /* OCI runtime binary */
-	char *rt_root;	 /* runtime --root */
-	bool own_pidns;	 /* config.json has its own pid namespace */
+	char *rootfs;	       /* <bundle>/rootfs when the shim mounted it */
+	struct runtime_cfg rt; /* how to run the OCI runtime for it */
+	bool own_pidns;	       /* config.json has its own pid namespace */
 	struct process init;
 	struct process *execs;
 	struct oom_watch *oom;
@@ -272,13 +278,14 @@ int runtime_run(struct shim *s, struct container *c, const struct runtime_call *
 /*! runtime_resolve() : choose the runtime binary and root from the Create
  *  options (containerd.runc.v1.Options BinaryName/Root, runtimeoptions.v1
  *  ConfigPath), $STOKE_SHIM_RUNTIME, or `stoke` next to the shim. */
-int runtime_resolve(struct shim *s, const Ctd__Any *options, char **ret_binary, char **ret_root,
-		    char *errbuf, size_t errlen);
+int runtime_resolve(struct shim *s, const Ctd__Any *options, struct runtime_cfg *ret, char *errbuf,
+		    size_t errlen);
 
 /* Bundle file recording the runtime for the `delete` subcommand. */
 #define SHIM_RUNTIME_FILE "stoke-shim-runtime.json"
-int runtime_save(const char *bundle, const char *binary, const char *root);
-int runtime_load(const char *bundle, char **ret_binary, char **ret_root);
+int runtime_save(const char *bundle, const struct runtime_cfg *cfg);
+int runtime_load(const char *bundle, struct runtime_cfg *ret);
+void runtime_cfg_done(struct runtime_cfg *cfg);
 
 /* ---- cgroup.c ---- */
 
