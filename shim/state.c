@@ -66,6 +66,32 @@ static void add_ref(json_object *o, const char *key, json_object *v)
 		json_object_object_add(o, key, json_object_get(v));
 }
 
+/*
+ * Temporary file + rename: readers see the old or the new state, never a
+ * partial one, and a crashed stoke leaves no half file. No fsync: runtime
+ * state describes processes, which do not survive a machine crash either
+ * (runc and crun do not sync it), and an fsync costs milliseconds on the
+ * start-up path when --root is on a disk.
+ */
+static int write_atomic(const char *dir, const char *text, size_t len)
+{
+	char tmp[64];
+	_cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -errno;
+	snprintf(tmp, sizeof(tmp), STATE_FILE ".%d.tmp", (int) getpid());
+	_cleanup_close_ int fd =
+		openat(dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return -errno;
+	int r = cs_write_all(fd, text, len);
+	if (r >= 0 && renameat(dfd, tmp, dfd, STATE_FILE) < 0)
+		r = -errno;
+	if (r < 0)
+		(void) unlinkat(dfd, tmp, 0);
+	return r;
+}
+
 int shim_state_save(const char *root, const struct shim_state *s)
 {
 	_cleanup_free_ char *dir = NULL;
@@ -92,11 +118,7 @@ int shim_state_save(const char *root, const struct shim_state *s)
 
 	const char *text = json_object_to_json_string_ext(
 		o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-	_cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		r = -errno;
-	else
-		r = cs_write_file_atomic(dfd, STATE_FILE, text, strlen(text), 0600);
+	r = write_atomic(dir, text, strlen(text));
 	json_object_put(o);
 	return r;
 }

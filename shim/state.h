@@ -3,7 +3,7 @@
  * A container's persistent state, kept under the runtime's --root
  * (default /run/stoke):
  *
- *   ROOT/ID/state.json   this struct, written atomically (temp file, fsync, rename)
+ *   ROOT/ID/state.json   this struct, written atomically (temp file, rename; no fsync)
  *   ROOT/ID/exec.fifo    exists between create and start; the container's
  *                        init blocks reading it until `stoke start` writes
  *
