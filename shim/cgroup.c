@@ -277,6 +277,25 @@ static int detect_layout(void)
 	return SHIM_CGROUP_V1;
 }
 
+/* Which cgroup mounts make up the layout: on v2 the one at /sys/fs/cgroup,
+ * on hybrid the one at .../unified, and each v1 hierarchy once. Mounts
+ * hidden under a later one still appear in mountinfo and are skipped. */
+static bool mount_wanted(const struct cg_host *host, const struct cg_mount *m)
+{
+	if (m->version == 2)
+		return host->layout != SHIM_CGROUP_V1 &&
+		       strcmp(m->mount, host->layout == SHIM_CGROUP_V2 ? CGROUP_ROOT : UNIFIED) ==
+			       0 &&
+		       !(host->n && host->m[host->n - 1].version == 2 &&
+			 strcmp(host->m[host->n - 1].mount, m->mount) == 0);
+	if (host->layout == SHIM_CGROUP_V2 || strcmp(m->mount, CGROUP_ROOT) == 0)
+		return false;
+	for (size_t i = 0; i < host->n; i++)
+		if (host->m[i].version == 1 && strcmp(host->m[i].ctrls, m->ctrls) == 0)
+			return false;
+	return true;
+}
+
 static int load_host(struct cg_host *host)
 {
 	_cleanup_free_ char *mi = NULL, *self = NULL;
@@ -301,9 +320,7 @@ static int load_host(struct cg_host *host)
 			return r;
 		if (r == 0)
 			continue;
-		/* v2 on a hybrid host only at .../unified; v1 ignored on a v2 host. */
-		if ((m.version == 2) != (host->layout == SHIM_CGROUP_V2) &&
-		    !(m.version == 2 && host->layout == SHIM_CGROUP_HYBRID)) {
+		if (!mount_wanted(host, &m)) {
 			mount_clear(&m);
 			continue;
 		}
@@ -558,6 +575,26 @@ static int make_dirs(struct cg_hier *h)
 	return 0;
 }
 
+/* Sub-cgroups the container made itself (systemd inside, nested runtimes):
+ * cgroupfs directories go with rmdir(), deepest first. */
+static void rmdir_children(const char *path, unsigned depth)
+{
+	_cleanup_closedir_ DIR *d = opendir(path);
+	struct dirent *de;
+
+	if (!d || depth > 32)
+		return;
+	while ((de = readdir(d))) {
+		_cleanup_free_ char *sub = NULL;
+		if (de->d_type != DT_DIR || de->d_name[0] == '.')
+			continue;
+		if (cs_path_join(path, de->d_name, &sub) < 0)
+			return;
+		rmdir_children(sub, depth + 1);
+		(void) rmdir(sub);
+	}
+}
+
 /* Remove the directory and the parents this library created, deepest first. */
 static int remove_dirs(struct cg_hier *h, bool retry)
 {
@@ -569,6 +606,8 @@ static int remove_dirs(struct cg_hier *h, bool retry)
 		return -ENOMEM;
 	for (unsigned i = 0; i < levels; i++) {
 		int tries = retry && i == 0 ? 200 : 1;
+		if (i == 0)
+			rmdir_children(path, 0);
 		for (;;) {
 			if (rmdir(path) == 0 || errno == ENOENT)
 				break;
