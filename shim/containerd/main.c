@@ -189,13 +189,7 @@ static int make_socket(const char *path, int *ret_fd)
 
 static int write_address(const char *bundle, const char *address)
 {
-	int dfd = open(bundle, O_DIRECTORY | O_RDONLY | O_CLOEXEC), r;
-
-	if (dfd < 0)
-		return -errno;
-	r = cs_write_file_atomic(dfd, "address", address, strlen(address), 0644);
-	close(dfd);
-	return r;
+	return bundle_write_file(bundle, "address", address, strlen(address), 0644);
 }
 
 /* The kernel should OOM-kill the shim before containerd. */
@@ -357,6 +351,16 @@ static void remove_dead_socket(const char *bundle)
 		(void) unlink(p);
 }
 
+static bool runtime_state_gone(const struct runtime_cfg *rt, const char *id)
+{
+	_cleanup_free_ char *path = NULL;
+	struct stat st;
+
+	if (asprintf(&path, "%s/%s", rt->root, id) < 0)
+		return false;
+	return lstat(path, &st) < 0 && errno == ENOENT;
+}
+
 /* Run the runtime synchronously (no daemon here, so a plain waitpid). */
 static int run_simple(char **argv)
 {
@@ -396,7 +400,9 @@ static int cmd_delete(const struct opts *o)
 		bundle = cwd;
 	}
 	/* Every file is optional: a half-created task must still be cleaned. */
-	if (runtime_load(bundle, &rt) == 0) {
+	/* The runtime keeps a container's state in ROOT/ID (runc, stoke): when
+	 * that is gone the task was deleted cleanly and there is nothing to force. */
+	if (runtime_load(bundle, &rt) == 0 && !runtime_state_gone(&rt, o->id)) {
 		char *argv[8] = {rt.binary, "--root", rt.root};
 		int n = 3;
 
@@ -409,8 +415,8 @@ static int cmd_delete(const struct opts *o)
 		r = run_simple(argv);
 		if (r < 0)
 			log_debug("%s delete --force %s failed", rt.binary, o->id);
-		runtime_cfg_done(&rt);
 	}
+	runtime_cfg_done(&rt);
 	remove_dead_socket(bundle);
 	snprintf(path, sizeof(path), "%s/rootfs", bundle);
 	r = rootfs_unmount(path);

@@ -289,7 +289,6 @@ int runtime_save(const char *bundle, const struct runtime_cfg *cfg)
 {
 	_cleanup_free_ char *text = NULL;
 	json_object *o = json_object_new_object();
-	int dfd, r;
 
 	if (!o)
 		return -ENOMEM;
@@ -300,11 +299,26 @@ int runtime_save(const char *bundle, const struct runtime_cfg *cfg)
 	json_object_put(o);
 	if (!text)
 		return -ENOMEM;
-	dfd = open(bundle, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
-	if (dfd < 0)
+	return bundle_write_file(bundle, SHIM_RUNTIME_FILE, text, strlen(text), 0600);
+}
+
+int bundle_write_file(const char *dir, const char *name, const void *data, size_t len, mode_t mode)
+{
+	_cleanup_free_ char *path = NULL, *tmp = NULL;
+	_cleanup_close_ int fd = -EBADF;
+	int r;
+
+	if (asprintf(&path, "%s/%s", dir, name) < 0 ||
+	    asprintf(&tmp, "%s/.%s.%d.tmp", dir, name, getpid()) < 0)
+		return -ENOMEM;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+	if (fd < 0)
 		return -errno;
-	r = cs_write_file_atomic(dfd, SHIM_RUNTIME_FILE, text, strlen(text), 0600);
-	close(dfd);
+	r = cs_write_all(fd, data, len);
+	if (r >= 0 && rename(tmp, path) < 0)
+		r = -errno;
+	if (r < 0)
+		(void) unlink(tmp);
 	return r;
 }
 

@@ -320,7 +320,7 @@ static void start_exec(struct call *k, struct process *p)
 	const char *args[16];
 	char err[1024] = "";
 	size_t na = 0;
-	int dfd, r;
+	int r;
 
 	if (p->state != PROC_CREATED) {
 		reply_err(k, TTRPC_FAILED_PRECONDITION, "exec %s: cannot start a %s process",
@@ -337,12 +337,8 @@ static void start_exec(struct call *k, struct process *p)
 		reply_err(k, TTRPC_INTERNAL, "out of memory");
 		return;
 	}
-	dfd = open(c->bundle, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
-	r = dfd < 0 ? -errno
-		    : cs_write_file_atomic(dfd, strrchr(spec_path, '/') + 1, p->spec_json,
-					   strlen(p->spec_json), 0600);
-	if (dfd >= 0)
-		close(dfd);
+	r = bundle_write_file(c->bundle, strrchr(spec_path, '/') + 1, p->spec_json,
+			      strlen(p->spec_json), 0600);
 	if (r < 0) {
 		reply_err(k, TTRPC_UNKNOWN, "exec %s: cannot write %s: %s", p->exec_id, spec_path,
 			  strerror(-r));

@@ -287,6 +287,13 @@ int runtime_save(const char *bundle, const struct runtime_cfg *cfg);
 int runtime_load(const char *bundle, struct runtime_cfg *ret);
 void runtime_cfg_done(struct runtime_cfg *cfg);
 
+/*! bundle_write_file() :
+ *  Replace `dir`/`name` with `len` bytes through a temporary file and a
+ *  rename (readers never see half a file). Not fsynced: bundles live on
+ *  tmpfs (/run) and do not outlive a reboot anyway.
+ * @return : 0 or -errno. */
+int bundle_write_file(const char *dir, const char *name, const void *data, size_t len, mode_t mode);
+
 /* ---- cgroup.c ---- */
 
 /*! cgroup_stats() : io.containerd.cgroups.v1/v2 Metrics of `pid`'s cgroup as an Any. */
