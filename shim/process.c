@@ -94,8 +94,6 @@ int shim_process_apply_early(const struct shim_process *p, char *err, size_t err
 	if (p->has_cpu_affinity_initial &&
 	    sched_setaffinity(0, sizeof(cpu_set_t), &p->cpu_affinity_initial) < 0)
 		return fail(-errno, err, errlen, "process.execCPUAffinity.initial");
-	if (p->has_umask)
-		umask(p->umask);
 	return 0;
 }
 
@@ -259,6 +257,9 @@ int shim_process_find_exec(const struct shim_process *p, char out[PATH_MAX])
 
 int shim_process_exec(const struct shim_process *p, const char *path)
 {
+	/* Last: the runtime's own files (cwd, devices) are not subject to it. */
+	if (p->has_umask)
+		umask(p->umask);
 	if (p->has_cpu_affinity_final &&
 	    sched_setaffinity(0, sizeof(cpu_set_t), &p->cpu_affinity_final) < 0)
 		return -errno;

@@ -25,8 +25,7 @@ void shim_process_reset_signals(void);
 
 /*! shim_process_apply_early() :
  *  The settings that need the runtime's privileges and host view:
- *  rlimits, oomScoreAdj, scheduler, ioPriority, execCPUAffinity.initial,
- *  umask. */
+ *  rlimits, oomScoreAdj, scheduler, ioPriority, execCPUAffinity.initial. */
 int shim_process_apply_early(const struct shim_process *p, char *err, size_t errlen);
 
 /*! shim_process_setup_terminal() :
@@ -53,7 +52,7 @@ int shim_process_apply_identity(const struct shim_process *p,
 int shim_process_find_exec(const struct shim_process *p, char out[PATH_MAX]);
 
 /*! shim_process_exec() :
- *  execCPUAffinity.final, then execve(path, args, env). Returns only on failure (-errno). */
+ *  umask, execCPUAffinity.final, then execve(path, args, env). Returns only on failure (-errno). */
 int shim_process_exec(const struct shim_process *p, const char *path);
 
 #endif
