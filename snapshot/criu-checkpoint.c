@@ -382,6 +382,15 @@ out_gpu_rollback:
 	return r;
 }
 
+static void signal_tree(pid_t root, int sig)
+{
+	_cleanup_free_ pid_t *tree = NULL;
+	size_t n = 0;
+	if (stoke_cr_list_tree(root, &tree, &n) == 0)
+		for (size_t i = 0; i < n; i++)
+			(void) kill(tree[i], sig);
+}
+
 static void kill_tree(pid_t root)
 {
 	_cleanup_free_ pid_t *tree = NULL;
@@ -431,6 +440,11 @@ int stoke_cr_restore(const struct stoke_cr_options *o, struct stoke_cr_stats *re
 		return r;
 	root = r;
 
+	/* The driver restores a process from inside it: a stopped tree must
+	 * run for the GPU step (and is stopped again after it). */
+	if (o->leave_stopped && rec.n_pids > 0)
+		signal_tree(root, SIGCONT);
+
 	/* One process at a time: the driver's operations on processes of one
 	 * job must not overlap. */
 	t = cs_monotonic_ns();
@@ -443,6 +457,8 @@ int stoke_cr_restore(const struct stoke_cr_options *o, struct stoke_cr_stats *re
 		}
 	}
 	st.gpu_ns = cs_monotonic_ns() - t;
+	if (o->leave_stopped && rec.n_pids > 0)
+		signal_tree(root, SIGSTOP);
 	st.total_ns = cs_monotonic_ns() - t0;
 	st.n_gpu_processes = (unsigned int) rec.n_pids;
 	_cleanup_free_ pid_t *tree = NULL;

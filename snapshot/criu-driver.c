@@ -184,13 +184,41 @@ static int criu_result(int r)
 }
 
 /* libcriu has no setter for a config file (the way to pass options it has
- * no setter for, such as stream or lazy-pages); criu reads the file named by
- * CRIU_CONFIG_FILE in the environment it inherits. Set it for one call. */
-static int config_env_set(const struct stoke_cr_options *o)
+ * no setter for, such as leave-stopped, stream or lazy-pages); criu reads
+ * the file named by CRIU_CONFIG_FILE in the environment it inherits. Set it
+ * for one call. With leave_stopped, a file in the work directory holds
+ * "leave-stopped" and the caller's file's lines. */
+static int config_env_set(const struct stoke_cr_options *o, int work_fd)
 {
-	if (!o->config_file)
-		return unsetenv("CRIU_CONFIG_FILE") < 0 ? -errno : 0;
-	return setenv("CRIU_CONFIG_FILE", o->config_file, 1) < 0 ? -errno : 0;
+	if (!o->leave_stopped) {
+		if (!o->config_file)
+			return unsetenv("CRIU_CONFIG_FILE") < 0 ? -errno : 0;
+		return setenv("CRIU_CONFIG_FILE", o->config_file, 1) < 0 ? -errno : 0;
+	}
+
+	_cleanup_free_ char *extra = NULL;
+	size_t len = 0;
+	int r;
+	if (o->config_file) {
+		r = cs_read_file_at(AT_FDCWD, o->config_file, 1 << 20, &extra, &len);
+		if (r < 0)
+			return r;
+	}
+	size_t total = strlen("leave-stopped\n") + len;
+	_cleanup_free_ char *conf = malloc(total + 1);
+	if (!conf)
+		return -ENOMEM;
+	snprintf(conf, total + 1, "leave-stopped\n%s", extra ? extra : "");
+	r = cs_write_file_atomic(work_fd, "stoke-criu.conf", conf, total, 0600);
+	if (r < 0)
+		return r;
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/self/fd/%d/stoke-criu.conf", work_fd);
+	/* criu runs as our child: resolve the path now, it cannot see our fds. */
+	char real[4096];
+	if (!realpath(path, real))
+		return -errno;
+	return setenv("CRIU_CONFIG_FILE", real, 1) < 0 ? -errno : 0;
 }
 
 static bool criu_binary_missing(const struct stoke_cr_options *o)
@@ -249,7 +277,7 @@ int stoke_criu_dump(pid_t pid, const struct stoke_cr_options *o)
 			return criu_result(r);
 	}
 
-	r = config_env_set(o);
+	r = config_env_set(o, work);
 	if (r < 0)
 		return r;
 	r = criu_local_dump(c);
@@ -313,7 +341,7 @@ int stoke_criu_restore(const struct stoke_cr_options *o)
 		if (r < 0)
 			return criu_result(r);
 	}
-	r = config_env_set(o);
+	r = config_env_set(o, work);
 	if (r < 0)
 		return r;
 	r = inherit_fds_set_cloexec(o, 0);

@@ -87,6 +87,7 @@ struct stoke_cr_options {
 	enum stoke_cr_cgroup_mode cgroup_mode;
 	const char *cgroup_root;   /* restore: put the tree's cgroups under this path (cg root) */
 	const char *freeze_cgroup; /* dump: freeze the tree with this cgroup's freezer */
+	bool leave_stopped;	   /* restore: the tree stays stopped (SIGSTOP) afterwards */
 	const char *config_file;   /* extra criu options (criu's config file syntax), e.g.
 				    * "stream" or "lazy-pages"; not owned */
 	unsigned int timeout_s;	   /* 0: criu's default */
@@ -205,7 +206,10 @@ int stoke_cr_checkpoint(pid_t pid, const struct stoke_cr_options *o, unsigned in
 
 /*! stoke_cr_restore() :
  *  CRIU-restore the tree of o->images_dir as a child of the caller, then
- *  restore and unlock its CUDA processes one at a time. On failure nothing
+ *  restore and unlock its CUDA processes one at a time. With leave_stopped
+ *  the tree ends stopped; CUDA processes need to run for the driver to
+ *  restore them, so a tree holding any is continued for the GPU step and
+ *  stopped again right after. On failure nothing
  *  of the tree is left running (the restored tree is killed and reaped).
  *  `ret_stats` may be NULL (criu_ns and gpu_ns are filled).
  * @return : the root pid (> 0), or -errno (stoke_cr_error() explains). */

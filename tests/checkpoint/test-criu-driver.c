@@ -31,6 +31,10 @@ static void cleanup(void)
 {
 	kill_counter();
 	char cmd[256];
+	if (getenv("STOKE_TEST_KEEP")) { /* debugging: keep images and logs */
+		fprintf(stderr, "kept %s\n", tmpdir);
+		return;
+	}
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "cannot remove %s\n", tmpdir);

@@ -45,6 +45,10 @@ static void cleanup(void)
 {
 	kill_target();
 	char cmd[256];
+	if (getenv("STOKE_TEST_KEEP")) { /* debugging: keep images and logs */
+		fprintf(stderr, "kept %s\n", tmpdir);
+		return;
+	}
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "cannot remove %s\n", tmpdir);
@@ -289,8 +293,17 @@ int main(int argc, char **argv)
 	if (argc == 3 && strcmp(argv[1], "--no-libcuda-child") == 0)
 		return no_libcuda_child(argv[2]);
 	T_REQUIRE(argc >= 2, "usage: test-gpu-checkpoint CUDA_PATTERN [--fake]");
+	/* scripts/gpu-check: the real driver, whatever meson put on the path. */
+	const char *real = getenv("STOKE_GPU_REAL");
+	if (real && strcmp(real, "1") == 0 && argc >= 3) {
+		unsetenv("LD_LIBRARY_PATH");
+		execl(argv[0], argv[0], argv[1], (char *) NULL);
+		T_FAILF("re-exec %s: %s", argv[0], strerror(errno));
+	}
 	pattern_prog = argv[1];
 	fake = argc >= 3 && strcmp(argv[2], "--fake") == 0;
+	if (getenv("CUDA_PATTERN_MIB"))
+		mib = getenv("CUDA_PATTERN_MIB");
 	T_REQUIRE(geteuid() == 0, "needs root (CRIU)");
 	T_REQUIRE(system("criu --version >/dev/null 2>&1") == 0, "no criu in PATH");
 	if (!fake)

@@ -8,8 +8,8 @@
  * Two processes take part, as with the real driver: the target (it loaded
  * the fake, called cuInit and allocated device memory) and the checkpointer
  * (stoke, which calls cuCheckpointProcess*(pid)). They share the state
- * through one small file per target pid, $FAKECUDA_CHECKPOINT_DIR/PID,
- * holding "state request result" and updated under flock(2). The
+ * through two small files per target pid under $FAKECUDA_CHECKPOINT_DIR
+ * (see "shared state files" below). The
  * checkpointer posts a request and waits; a thread of the fake inside the
  * target (started by cuInit) polls the file, carries the request out in the
  * target's address space and posts the result. The thread and the file
@@ -42,7 +42,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
@@ -164,12 +163,20 @@ void fakecuda_gate_leave(void)
 	pthread_rwlock_unlock(&gate);
 }
 
-/* --- The shared state file ------------------------------------------------ */
+/* --- The shared state files ---------------------------------------------- */
 
-struct shared {
-	int state;   /* CUprocessState */
-	int request; /* enum request */
-	int result;  /* CUresult of the last request */
+/* Two fixed-size records per target, each written by one side only, in
+ * place, and never locked: a target frozen by CRIU at any instant holds no
+ * lock and its files keep their size (CRIU checks it on restore).
+ *   PID.req   written by the checkpointer: "seq request"
+ *   PID.state written by the target:       "seq_done state result"
+ * A request is new when its seq is above seq_done; a checkpointer that gives
+ * up (lock timeout) posts REQ_NONE with the same seq, which the target
+ * answers with NOT_READY unless it had already carried the request out. */
+#define REC_LEN 48
+
+struct rec {
+	int a, b, c;
 };
 
 static const char *state_dir(void)
@@ -178,29 +185,36 @@ static const char *state_dir(void)
 	return d && *d ? d : NULL;
 }
 
-static int open_state(pid_t pid, int flags)
+static int open_rec(pid_t pid, const char *kind, int flags)
 {
 	char path[4096];
-	snprintf(path, sizeof(path), "%s/%d", state_dir(), (int) pid);
+	snprintf(path, sizeof(path), "%s/%d.%s", state_dir(), (int) pid, kind);
 	return open(path, flags | O_RDWR | O_CLOEXEC, 0600);
 }
 
-static int read_shared(int fd, struct shared *s)
+/* A record carries a check value so a read racing a write is detected
+ * (and retried) rather than misread. */
+static int read_rec(int fd, struct rec *r)
 {
-	char buf[64] = "";
-	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
-	if (n <= 0)
-		return -EIO;
-	return sscanf(buf, "%d %d %d", &s->state, &s->request, &s->result) == 3 ? 0 : -EIO;
+	for (int tries = 0; tries < 100; tries++) {
+		char buf[REC_LEN + 1] = "";
+		long x;
+		if (pread(fd, buf, REC_LEN, 0) != REC_LEN)
+			return -EIO;
+		if (sscanf(buf, "%d %d %d %ld", &r->a, &r->b, &r->c, &x) == 4 &&
+		    x == ((long) r->a * 7 + (long) r->b * 13 + (long) r->c * 17 + 5))
+			return 0;
+	}
+	return -EIO;
 }
 
-static int write_shared(int fd, const struct shared *s)
+static int write_rec(int fd, const struct rec *r)
 {
-	char buf[64];
-	int n = snprintf(buf, sizeof(buf), "%d %d %d\n", s->state, s->request, s->result);
-	if (ftruncate(fd, 0) < 0 || pwrite(fd, buf, (size_t) n, 0) != n)
-		return -EIO;
-	return 0;
+	char buf[128];
+	/* Fixed width (values are small and non-negative): REC_LEN bytes. */
+	snprintf(buf, sizeof(buf), "%10d %10d %10d %14ld\n", r->a, r->b, r->c,
+		 (long) r->a * 7 + (long) r->b * 13 + (long) r->c * 17 + 5);
+	return pwrite(fd, buf, REC_LEN, 0) == REC_LEN ? 0 : -EIO;
 }
 
 static uint64_t now_ms(void)
@@ -224,14 +238,19 @@ static bool env_flag(const char *name)
 
 /* --- Target side: the watcher thread -------------------------------------- */
 
-static int target_fd = -1;
+static int req_fd = -1, state_fd = -1;
+static struct rec cur; /* seq_done, state, result: what PID.state holds */
 static uint64_t lock_seen_ms;
 
-/* Carry out `s->request`; returns false when the request must wait (the
- * lock delay knob: work still in flight). */
-static bool serve(struct shared *s)
+/* Carry out `req`; returns false when it must wait (the lock delay knob:
+ * work still in flight). */
+static bool serve(int req)
 {
-	switch (s->request) {
+	switch (req) {
+	case REQ_NONE: /* a withdrawn request */
+		lock_seen_ms = 0;
+		cur.c = CUDA_ERROR_NOT_READY;
+		break;
 	case REQ_LOCK: {
 		const char *d = getenv("FAKECUDA_LOCK_DELAY_MS");
 		uint64_t delay = d ? strtoull(d, NULL, 10) : 0;
@@ -241,43 +260,45 @@ static bool serve(struct shared *s)
 			return false;
 		lock_seen_ms = 0;
 		pthread_rwlock_wrlock(&gate); /* waits for calls in flight */
-		s->state = CU_PROCESS_STATE_LOCKED;
-		s->result = CUDA_SUCCESS;
+		cur.b = CU_PROCESS_STATE_LOCKED;
+		cur.c = CUDA_SUCCESS;
 		break;
 	}
 	case REQ_CHECKPOINT:
 		if (env_flag("FAKECUDA_CHECKPOINT_FAIL")) {
-			s->result = CUDA_ERROR_UNKNOWN;
+			cur.c = CUDA_ERROR_UNKNOWN;
 			break;
 		}
 		if (dev_evict_all() < 0) {
-			s->state = CU_PROCESS_STATE_FAILED;
-			s->result = CUDA_ERROR_OUT_OF_MEMORY;
+			cur.b = CU_PROCESS_STATE_FAILED;
+			cur.c = CUDA_ERROR_OUT_OF_MEMORY;
 			break;
 		}
-		s->state = CU_PROCESS_STATE_CHECKPOINTED;
-		s->result = CUDA_SUCCESS;
+		cur.b = CU_PROCESS_STATE_CHECKPOINTED;
+		cur.c = CUDA_SUCCESS;
 		break;
 	case REQ_RESTORE:
 		if (env_flag("FAKECUDA_RESTORE_OOM")) {
-			s->result = CUDA_ERROR_OUT_OF_MEMORY;
+			cur.c = CUDA_ERROR_OUT_OF_MEMORY;
 			break;
 		}
 		if (dev_readmit_all() < 0) {
-			s->state = CU_PROCESS_STATE_FAILED;
-			s->result = CUDA_ERROR_UNKNOWN;
+			cur.b = CU_PROCESS_STATE_FAILED;
+			cur.c = CUDA_ERROR_UNKNOWN;
 			break;
 		}
-		s->state = CU_PROCESS_STATE_LOCKED;
-		s->result = CUDA_SUCCESS;
+		cur.b = CU_PROCESS_STATE_LOCKED;
+		cur.c = CUDA_SUCCESS;
 		break;
 	case REQ_UNLOCK:
 		pthread_rwlock_unlock(&gate);
-		s->state = CU_PROCESS_STATE_RUNNING;
-		s->result = CUDA_SUCCESS;
+		cur.b = CU_PROCESS_STATE_RUNNING;
+		cur.c = CUDA_SUCCESS;
+		break;
+	default:
+		cur.c = CUDA_ERROR_INVALID_VALUE;
 		break;
 	}
-	s->request = REQ_NONE;
 	return true;
 }
 
@@ -288,15 +309,10 @@ static void *watcher(void *arg)
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	for (;;) {
-		struct shared s;
-		if (flock(target_fd, LOCK_EX) == 0) {
-			if (read_shared(target_fd, &s) == 0) {
-				if (s.request == REQ_NONE)
-					lock_seen_ms = 0; /* a timed-out Lock was withdrawn */
-				else if (serve(&s))
-					(void) write_shared(target_fd, &s);
-			}
-			(void) flock(target_fd, LOCK_UN);
+		struct rec q;
+		if (read_rec(req_fd, &q) == 0 && q.a > cur.a && serve(q.b)) {
+			cur.a = q.a;
+			(void) write_rec(state_fd, &cur);
 		}
 		sleep_ms(1);
 	}
@@ -308,18 +324,16 @@ static pthread_once_t attach_once = PTHREAD_ONCE_INIT;
 static void attach(void)
 {
 	pthread_t t;
-	struct shared s = {CU_PROCESS_STATE_RUNNING, REQ_NONE, CUDA_SUCCESS};
+	struct rec none = {0, REQ_NONE, 0};
 
 	if (!state_dir())
 		return;
-	int fd = open_state(getpid(), O_CREAT | O_TRUNC);
-	if (fd < 0)
+	cur = (struct rec){0, CU_PROCESS_STATE_RUNNING, CUDA_SUCCESS};
+	req_fd = open_rec(getpid(), "req", O_CREAT | O_TRUNC);
+	state_fd = open_rec(getpid(), "state", O_CREAT | O_TRUNC);
+	if (req_fd < 0 || state_fd < 0 || write_rec(req_fd, &none) < 0 ||
+	    write_rec(state_fd, &cur) < 0)
 		return;
-	if (write_shared(fd, &s) < 0) {
-		close(fd);
-		return;
-	}
-	target_fd = fd;
 	if (pthread_create(&t, NULL, watcher, NULL) == 0)
 		pthread_detach(t);
 }
@@ -354,7 +368,7 @@ static int required_state(int req)
 	}
 }
 
-static CUresult open_target(int pid, int *ret_fd)
+static CUresult open_target(int pid, int *ret_req, int *ret_state)
 {
 	if (!fakecuda_initialized())
 		return CUDA_ERROR_NOT_INITIALIZED;
@@ -362,87 +376,87 @@ static CUresult open_target(int pid, int *ret_fd)
 		return CUDA_ERROR_NOT_SUPPORTED;
 	if (pid <= 0)
 		return CUDA_ERROR_INVALID_VALUE;
-	int fd = open_state(pid, 0);
-	if (fd < 0)
-		return CUDA_ERROR_NOT_FOUND;
-	/* A file left by a process that is gone (or a recycled pid that never
-	 * loaded the fake) is not a CUDA process. */
-	if (kill(pid, 0) < 0) {
-		close(fd);
+	int q = open_rec(pid, "req", 0), st = open_rec(pid, "state", 0);
+	/* Files left by a process that is gone (or a recycled pid that never
+	 * loaded the fake) do not make a CUDA process. */
+	if (q < 0 || st < 0 || kill(pid, 0) < 0) {
+		if (q >= 0)
+			close(q);
+		if (st >= 0)
+			close(st);
 		return CUDA_ERROR_NOT_FOUND;
 	}
-	*ret_fd = fd;
+	*ret_req = q;
+	*ret_state = st;
 	return CUDA_SUCCESS;
 }
 
+/* Wait until the target answered `seq`, until `deadline`. */
+static bool wait_answer(int pid, int state_fd_, int seq, uint64_t deadline, struct rec *ret)
+{
+	for (;;) {
+		if (read_rec(state_fd_, ret) == 0 && ret->a >= seq)
+			return true;
+		if (now_ms() >= deadline || kill(pid, 0) < 0)
+			return false;
+		sleep_ms(1);
+	}
+}
+
 /* Post `req` to `pid` and wait for its answer (at most `timeout_ms`, 0:
- * ANSWER_TIMEOUT_MS). A request still untaken at the deadline is withdrawn:
- * the process stays in its state. */
+ * ANSWER_TIMEOUT_MS). A request still unanswered at the deadline is
+ * withdrawn: the process stays in its state. */
 static CUresult request(int pid, int req, unsigned int timeout_ms, CUresult on_timeout)
 {
-	struct shared s;
-	int fd = -1;
-	CUresult res = open_target(pid, &fd);
+	struct rec st, q;
+	int qfd = -1, sfd = -1;
+	CUresult res = open_target(pid, &qfd, &sfd);
 	if (res != CUDA_SUCCESS)
 		return res;
 
-	flock(fd, LOCK_EX);
-	if (read_shared(fd, &s) < 0)
+	if (read_rec(sfd, &st) < 0 || read_rec(qfd, &q) < 0)
 		res = CUDA_ERROR_UNKNOWN;
-	else if (s.request != REQ_NONE || s.state != required_state(req))
-		res = CUDA_ERROR_ILLEGAL_STATE;
+	else if (q.a > st.a || st.b != required_state(req))
+		res = CUDA_ERROR_ILLEGAL_STATE; /* busy, or wrong state */
 	else {
-		s.request = req;
-		if (write_shared(fd, &s) < 0)
+		int seq = st.a + 1;
+		q = (struct rec){seq, req, 0};
+		if (write_rec(qfd, &q) < 0)
 			res = CUDA_ERROR_UNKNOWN;
-	}
-	flock(fd, LOCK_UN);
-	if (res != CUDA_SUCCESS) {
-		close(fd);
-		return res;
-	}
-
-	uint64_t deadline = now_ms() + (timeout_ms ? timeout_ms : ANSWER_TIMEOUT_MS);
-	for (;;) {
-		flock(fd, LOCK_EX);
-		int rr = read_shared(fd, &s);
-		if (rr == 0 && s.request == REQ_NONE) {
-			res = (CUresult) s.result;
-			flock(fd, LOCK_UN);
-			break;
+		else if (wait_answer(pid, sfd, seq,
+				     now_ms() + (timeout_ms ? timeout_ms : ANSWER_TIMEOUT_MS), &st))
+			res = (CUresult) st.c;
+		else {
+			/* Withdraw, then take whichever answer the target gives. */
+			q.b = REQ_NONE;
+			(void) write_rec(qfd, &q);
+			if (wait_answer(pid, sfd, seq, now_ms() + 1000, &st) &&
+			    st.c == CUDA_SUCCESS)
+				res = CUDA_SUCCESS;
+			else
+				res = on_timeout;
 		}
-		if (rr < 0 || now_ms() >= deadline || kill(pid, 0) < 0) {
-			if (rr == 0) {
-				s.request = REQ_NONE;
-				(void) write_shared(fd, &s);
-			}
-			flock(fd, LOCK_UN);
-			res = rr < 0 ? CUDA_ERROR_UNKNOWN : on_timeout;
-			break;
-		}
-		flock(fd, LOCK_UN);
-		sleep_ms(1);
 	}
-	close(fd);
+	close(qfd);
+	close(sfd);
 	return res;
 }
 
 FAKE_API CUresult cuCheckpointProcessGetState(int pid, CUprocessState *state)
 {
-	struct shared s;
-	int fd = -1;
+	struct rec st;
+	int qfd = -1, sfd = -1;
 	if (!state)
 		return CUDA_ERROR_INVALID_VALUE;
-	CUresult res = open_target(pid, &fd);
+	CUresult res = open_target(pid, &qfd, &sfd);
 	if (res != CUDA_SUCCESS)
 		return res;
-	flock(fd, LOCK_SH);
-	int r = read_shared(fd, &s);
-	flock(fd, LOCK_UN);
-	close(fd);
+	int r = read_rec(sfd, &st);
+	close(qfd);
+	close(sfd);
 	if (r < 0)
 		return CUDA_ERROR_UNKNOWN;
-	*state = (CUprocessState) s.state;
+	*state = (CUprocessState) st.b;
 	return CUDA_SUCCESS;
 }
 

@@ -1,0 +1,1262 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * `stoke checkpoint`, `stoke restore` and restore-on-create.
+ *
+ * The container side of checkpoint/restore: which mounts are external and
+ * where they come from, the cgroup, the stdio pipes, the state file; the
+ * process tree and GPU part is snapshot/'s (stoke-checkpoint.h), the file
+ * part the snapshot format's (stoke-snapshot.h).
+ *
+ * Snapshot files hold CRIU's image directory as a tree. Checkpoint dumps
+ * into a temporary directory beside the snapshot, then packs it (the writer
+ * compresses on all cores and renames into place only when complete);
+ * restore unpacks into tmpfs with parallel decompression and restores from
+ * there. (CRIU's --stream protocol was the alternative; see
+ * scripts/bench-restore and the checkpoint notes for the measurement.)
+ */
+#include "cli-checkpoint.h"
+
+#include "cgroup.h"
+#include "cleanup.h"
+#include "oci-config.h"
+#include "container.h"
+#include "fd-util.h"
+#include "json-util.h"
+#include "log.h"
+#include "path-util.h"
+#include "state.h"
+#include "stoke-checkpoint.h"
+#include "stoke-snapshot.h"
+#include "time-util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <dirent.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define META_NAME    "stoke-meta.json"
+#define META_VERSION 1
+#define NETNS_KEY    "stoke-netns"
+/* How long Lock may wait for a CUDA process to reach a lockable point. */
+#define GPU_LOCK_TIMEOUT_MS 30000
+
+static int fail(int r, char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int fail(int r, char *err, size_t errlen, const char *fmt, ...)
+{
+	if (err && errlen) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return r;
+}
+
+static void json_putp(json_object **o)
+{
+	if (*o)
+		json_object_put(*o);
+}
+
+static void rm_rf(const char *path)
+{
+	if (path && *path)
+		(void) cs_rm_rf_at(AT_FDCWD, path);
+}
+
+/* --- What ties a checkpoint to a bundle ----------------------------------- */
+
+static uint64_t fnv1a(uint64_t h, const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	for (size_t i = 0; i < len; i++) {
+		h ^= p[i];
+		h *= UINT64_C(1099511628211);
+	}
+	return h;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/* A fingerprint of the rootfs's identity: the names, types and sizes of the
+ * entries of its program and library directories (one level), which differ
+ * between images but not between runs of one image. Directory sizes and
+ * writable places (/tmp, /var, /etc) stay out. */
+static int rootfs_fingerprint(const char *rootfs, char ret[17])
+{
+	static const char *const dirs[] = {"bin",     "sbin",	  "lib",     "lib64",
+					   "usr/bin", "usr/sbin", "usr/lib", "usr/local/bin"};
+	uint64_t h = UINT64_C(14695981039346656037);
+	size_t seen = 0;
+
+	for (size_t d = 0; d < ELEMENTSOF(dirs); d++) {
+		char path[PATH_MAX];
+		snprintf(path, sizeof(path), "%s/%s", rootfs, dirs[d]);
+		_cleanup_closedir_ DIR *dir = opendir(path);
+		if (!dir)
+			continue;
+		size_t n = 0, cap = 0;
+		char **names = NULL;
+		struct dirent *de;
+		while ((de = readdir(dir))) {
+			if (de->d_name[0] == '.')
+				continue;
+			if (n == cap) {
+				cap = cap ? 2 * cap : 256;
+				char **nn = realloc(names, cap * sizeof(char *));
+				if (!nn)
+					goto oom;
+				names = nn;
+			}
+			names[n] = strdup(de->d_name);
+			if (!names[n])
+				goto oom;
+			n++;
+		}
+		qsort(names, n, sizeof(char *), cmp_str);
+		h = fnv1a(h, dirs[d], strlen(dirs[d]) + 1);
+		for (size_t i = 0; i < n; i++) {
+			struct stat st;
+			char rec[64];
+			h = fnv1a(h, names[i], strlen(names[i]) + 1);
+			if (fstatat(dirfd(dir), names[i], &st, AT_SYMLINK_NOFOLLOW) == 0) {
+				unsigned long long size =
+					S_ISREG(st.st_mode) ? (unsigned long long) st.st_size : 0;
+				int len = snprintf(rec, sizeof(rec), "%o:%llu",
+						   (unsigned) (st.st_mode & S_IFMT), size);
+				h = fnv1a(h, rec, (size_t) len);
+			}
+			free(names[i]);
+		}
+		free(names);
+		seen += n;
+		continue;
+	oom:
+		for (size_t i = 0; i < n; i++)
+			free(names[i]);
+		free(names);
+		return -ENOMEM;
+	}
+	if (seen == 0)
+		return -ENOENT;
+	snprintf(ret, 17, "%016llx", (unsigned long long) h);
+	return 0;
+}
+
+static json_object *strv_to_json(char **v)
+{
+	json_object *a = json_object_new_array();
+	for (size_t i = 0; a && v && v[i]; i++)
+		json_object_array_add(a, json_object_new_string(v[i]));
+	return a;
+}
+
+static json_object *namespaces_json(const struct shim_config *cfg)
+{
+	json_object *a = json_object_new_array();
+	for (int t = 0; a && t < SHIM_NS_COUNT; t++)
+		if (cfg->ns[t].enabled)
+			json_object_array_add(a, json_object_new_string(shim_ns_name(t)));
+	return a;
+}
+
+static json_object *bind_destinations_json(const struct shim_config *cfg)
+{
+	json_object *a = json_object_new_array();
+	for (size_t i = 0; a && i < cfg->n_mounts; i++)
+		if (cfg->mounts[i].bind)
+			json_object_array_add(a,
+					      json_object_new_string(cfg->mounts[i].destination));
+	return a;
+}
+
+/* The container's stdio as /proc/PID/fd shows it ("pipe:[123]", "/dev/null"). */
+static json_object *descriptors_json(pid_t pid)
+{
+	json_object *a = json_object_new_array();
+	for (int fd = 0; a && fd < 3; fd++) {
+		char link[64], target[PATH_MAX];
+		snprintf(link, sizeof(link), "/proc/%d/fd/%d", (int) pid, fd);
+		ssize_t n = readlink(link, target, sizeof(target) - 1);
+		target[n > 0 ? n : 0] = '\0';
+		json_object_array_add(a, json_object_new_string(target));
+	}
+	return a;
+}
+
+static int write_meta(const char *images_dir, const struct shim_config *cfg, pid_t pid, char *err,
+		      size_t errlen)
+{
+	_cleanup_(json_putp) json_object *m = json_object_new_object();
+	char fp[17];
+	int r;
+
+	if (!m)
+		return -ENOMEM;
+	r = rootfs_fingerprint(cfg->rootfs, fp);
+	if (r < 0)
+		return fail(r, err, errlen, "cannot fingerprint the rootfs %s", cfg->rootfs);
+	json_object_object_add(m, "version", json_object_new_int(META_VERSION));
+	json_object_object_add(m, "rootfs_fingerprint", json_object_new_string(fp));
+	json_object_object_add(m, "args",
+			       strv_to_json(cfg->has_process ? cfg->process.args : NULL));
+	json_object_object_add(m, "cwd",
+			       json_object_new_string(cfg->has_process ? cfg->process.cwd : ""));
+	json_object_object_add(m, "namespaces", namespaces_json(cfg));
+	json_object_object_add(m, "bind_destinations", bind_destinations_json(cfg));
+	json_object_object_add(m, "descriptors", descriptors_json(pid));
+	json_object_object_add(m, "config", json_object_get(cfg->json));
+
+	const char *s = json_object_to_json_string_ext(m, JSON_C_TO_STRING_PLAIN);
+	_cleanup_close_ int dfd = open(images_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return fail(-errno, err, errlen, "open %s", images_dir);
+	r = cs_write_file_atomic(dfd, META_NAME, s, strlen(s), 0600);
+	return r < 0 ? fail(r, err, errlen, "write %s/%s", images_dir, META_NAME) : 0;
+}
+
+static bool json_equal(json_object *a, json_object *b)
+{
+	return strcmp(json_object_to_json_string_ext(a, JSON_C_TO_STRING_PLAIN),
+		      json_object_to_json_string_ext(b, JSON_C_TO_STRING_PLAIN)) == 0;
+}
+
+/* Refuse a checkpoint that does not belong to this bundle, naming what
+ * differs. Nothing has been created yet when this runs. */
+static int check_meta(json_object *m, const struct shim_config *cfg, const char *what, char *err,
+		      size_t errlen)
+{
+	int64_t version = 0;
+	const char *fp_then = NULL;
+	json_object *v;
+	char fp_now[17];
+	int r;
+
+	if (cs_json_get_int64(m, "version", &version) < 0 || version != META_VERSION)
+		return fail(-EPROTONOSUPPORT, err, errlen, "%s: unsupported checkpoint version",
+			    what);
+	if (cs_json_get_string(m, "rootfs_fingerprint", &fp_then) < 0)
+		return fail(-EBADMSG, err, errlen, "%s: no rootfs fingerprint", what);
+	r = rootfs_fingerprint(cfg->rootfs, fp_now);
+	if (r < 0)
+		return fail(r, err, errlen, "cannot fingerprint the rootfs %s", cfg->rootfs);
+	if (strcmp(fp_now, fp_then) != 0)
+		return fail(
+			-EXDEV, err, errlen,
+			"%s was taken from a different root filesystem than %s (fingerprint %s, "
+			"this rootfs %s)",
+			what, cfg->rootfs, fp_then, fp_now);
+
+	_cleanup_(json_putp) json_object *args =
+		strv_to_json(cfg->has_process ? cfg->process.args : NULL);
+	if (cs_json_get_array(m, "args", &v) < 0 || !json_equal(v, args))
+		return fail(-EXDEV, err, errlen,
+			    "%s: process.args differ from the checkpointed container's (%s)", what,
+			    v ? json_object_to_json_string(v) : "none");
+	const char *cwd = NULL;
+	if (cs_json_get_string(m, "cwd", &cwd) < 0 ||
+	    strcmp(cwd, cfg->has_process ? cfg->process.cwd : "") != 0)
+		return fail(-EXDEV, err, errlen,
+			    "%s: process.cwd differs from the checkpointed container's (%s)", what,
+			    cwd ? cwd : "none");
+	_cleanup_(json_putp) json_object *ns = namespaces_json(cfg);
+	if (cs_json_get_array(m, "namespaces", &v) < 0 || !json_equal(v, ns))
+		return fail(-EXDEV, err, errlen,
+			    "%s: linux.namespaces differ from the checkpointed container's (%s)",
+			    what, v ? json_object_to_json_string(v) : "none");
+	_cleanup_(json_putp) json_object *binds = bind_destinations_json(cfg);
+	if (cs_json_get_array(m, "bind_destinations", &v) < 0 || !json_equal(v, binds))
+		return fail(-EXDEV, err, errlen,
+			    "%s: the bind mounts differ from the checkpointed container's (%s)",
+			    what, v ? json_object_to_json_string(v) : "none");
+	return 0;
+}
+
+static int read_meta_file(const char *images_dir, json_object **ret, char *err, size_t errlen)
+{
+	char path[PATH_MAX], perr[256];
+	snprintf(path, sizeof(path), "%s/%s", images_dir, META_NAME);
+	int r = cs_json_parse_file(path, 64 << 20, ret, perr, sizeof(perr));
+	if (r == -ENOENT)
+		return fail(-EBADMSG, err, errlen, "%s has no %s: not a stoke checkpoint",
+			    images_dir, META_NAME);
+	return r < 0 ? fail(r, err, errlen, "%s: %s", path, perr) : 0;
+}
+
+static int read_meta_snapshot(struct snap_reader *rd, const char *snapshot, json_object **ret,
+			      char *err, size_t errlen)
+{
+	size_t idx;
+	struct snap_entry_info info;
+	char perr[256];
+
+	if (snap_reader_find(rd, META_NAME, &idx) < 0 || snap_reader_entry(rd, idx, &info) < 0)
+		return fail(-EBADMSG, err, errlen, "%s has no %s: not a stoke container snapshot",
+			    snapshot, META_NAME);
+	if (info.size > (64u << 20))
+		return fail(-EBADMSG, err, errlen, "%s: %s is too large", snapshot, META_NAME);
+	_cleanup_free_ char *buf = malloc(info.size + 1);
+	if (!buf)
+		return -ENOMEM;
+	ssize_t n = snap_reader_pread(rd, idx, buf, info.size, 0);
+	if (n < 0 || (uint64_t) n != info.size)
+		return fail(n < 0 ? (int) n : -EBADMSG, err, errlen, "%s: cannot read %s: %s",
+			    snapshot, META_NAME, snap_last_error());
+	int r = cs_json_parse(buf, info.size, ret, perr, sizeof(perr));
+	return r < 0 ? fail(-EBADMSG, err, errlen, "%s: %s: %s", snapshot, META_NAME, perr) : 0;
+}
+
+/* --- External mounts -------------------------------------------------------- */
+
+struct ext_list {
+	struct stoke_cr_ext_mount *v;
+	size_t n;
+	char **owned; /* strings allocated for v */
+	size_t n_owned;
+};
+
+static void ext_list_done(struct ext_list *l)
+{
+	for (size_t i = 0; i < l->n_owned; i++)
+		free(l->owned[i]);
+	free(l->owned);
+	free(l->v);
+}
+
+static int ext_add(struct ext_list *l, const char *key, const char *path, bool own)
+{
+	struct stoke_cr_ext_mount *nv = realloc(l->v, (l->n + 1) * sizeof(*nv));
+	if (!nv)
+		return -ENOMEM;
+	l->v = nv;
+	if (own) {
+		char **no = realloc(l->owned, (l->n_owned + 2) * sizeof(char *));
+		if (!no)
+			return -ENOMEM;
+		l->owned = no;
+		char *k = strdup(key), *p = strdup(path);
+		if (!k || !p) {
+			free(k);
+			free(p);
+			return -ENOMEM;
+		}
+		l->owned[l->n_owned++] = k;
+		l->owned[l->n_owned++] = p;
+		key = k;
+		path = p;
+	}
+	l->v[l->n++] = (struct stoke_cr_ext_mount){key, path};
+	return 0;
+}
+
+/* The container's cgroup mount is made of host cgroup directories bound in
+ * (one per hierarchy on v1/hybrid, under DEST/<hierarchy>; DEST itself on
+ * v2): each is external, keyed by its place in the container. On dump the
+ * value is that place; on restore the new container's directory. */
+static int ext_add_cgroup(struct ext_list *l, const struct shim_mount *m,
+			  const struct shim_cgroup *cg, bool restore)
+{
+	size_t n = cg ? shim_cgroup_n_dirs(cg) : 0;
+	for (size_t i = 0; i < n; i++) {
+		const char *mnt, *dir;
+		char key[PATH_MAX];
+		int version;
+		if (shim_cgroup_dir(cg, i, &mnt, &dir, &version) < 0)
+			continue;
+		if (shim_cgroup_detect_layout() == SHIM_CGROUP_V2 && n == 1)
+			snprintf(key, sizeof(key), "%s", m->destination);
+		else {
+			const char *base = strrchr(mnt, '/');
+			snprintf(key, sizeof(key), "%s/%s", m->destination, base ? base + 1 : mnt);
+		}
+		int r = ext_add(l, key, restore ? dir : key, true);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int ext_build(struct ext_list *l, const struct shim_config *cfg,
+		     const struct shim_cgroup *cg, bool restore)
+{
+	for (size_t i = 0; i < cfg->n_mounts; i++) {
+		const struct shim_mount *m = &cfg->mounts[i];
+		int r = 0;
+		if (m->bind)
+			r = ext_add(l, m->destination, restore ? m->source : m->destination, false);
+		else if (m->type && (!strcmp(m->type, "cgroup") || !strcmp(m->type, "cgroup2")))
+			r = ext_add_cgroup(l, m, cg, restore);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* --- stoke checkpoint ---------------------------------------------------- */
+
+struct checkpoint_args {
+	const char *image_path, *work_path, *snapshot;
+	bool leave_running, tcp_established, ext_unix_sk, shell_job, file_locks;
+	enum stoke_cr_cgroup_mode cg_mode;
+};
+
+static int refuse_flag(const char *verb, const char *flag)
+{
+	log_error("%s: %s is not supported by stoke", verb, flag);
+	return 1;
+}
+
+static int parse_cg_mode(const char *verb, const char *s, enum stoke_cr_cgroup_mode *ret)
+{
+	if (stoke_cr_cgroup_mode_from_string(s, ret) < 0) {
+		log_error("%s: --manage-cgroups-mode: unknown mode \"%s\" (soft, full, strict or "
+			  "ignore)",
+			  verb, s);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int netns_external(const struct shim_config *cfg, pid_t pid, char *buf, size_t len)
+{
+	struct stat st;
+	char path[64];
+	if (!cfg->ns[SHIM_NS_NET].enabled || !cfg->ns[SHIM_NS_NET].path)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/ns/net", (int) pid);
+	if (stat(path, &st) < 0)
+		return -errno;
+	snprintf(buf, len, "net[%llu]:%s", (unsigned long long) st.st_ino, NETNS_KEY);
+	return 1;
+}
+
+static int do_checkpoint(const struct shim_globals *g, const char *id,
+			 const struct checkpoint_args *a)
+{
+	_cleanup_(shim_state_freep) struct shim_state *s = NULL;
+	_cleanup_(shim_config_freep) struct shim_config *cfg = NULL;
+	_cleanup_(shim_cgroup_freep) struct shim_cgroup *cg = NULL;
+	_cleanup_(ext_list_done) struct ext_list ext = {};
+	_cleanup_close_ int lock = -EBADF;
+	_cleanup_free_ char *tmp = NULL, *images = NULL, *work = NULL;
+	struct stoke_cr_stats st = {};
+	char err[512] = "", netext[128];
+	const char *externals[2] = {};
+	int r;
+
+	r = shim_state_load(g->root, id, &s);
+	if (r == -ENOENT)
+		return log_error("checkpoint: container \"%s\" does not exist", id), 1;
+	if (r < 0)
+		return log_error_errno(r, "checkpoint %s: cannot read its state: %m", id), 1;
+	r = shim_state_lock(g->root, id, &lock);
+	if (r < 0)
+		return log_error_errno(r, "checkpoint %s: cannot lock its state: %m", id), 1;
+	if (shim_state_status(g->root, s) != SHIM_STATUS_RUNNING)
+		return log_error("checkpoint %s: container is %s, not running", id,
+				 shim_status_name(shim_state_status(g->root, s))),
+		       1;
+	if (!s->config)
+		return log_error("checkpoint %s: its state has no config", id), 1;
+	r = shim_config_parse(json_object_get(s->config), s->bundle, &cfg, err, sizeof(err));
+	if (r < 0)
+		return log_error_errno(r, "checkpoint %s: config: %s", id, err), 1;
+	if (s->cgroup && shim_cgroup_from_json(s->cgroup, &cg) < 0)
+		return log_error("checkpoint %s: cannot read its cgroup from the state", id), 1;
+	r = ext_build(&ext, cfg, cg, false);
+	if (r < 0)
+		return log_error_errno(r, "checkpoint %s: %m", id), 1;
+	r = netns_external(cfg, s->pid, netext, sizeof(netext));
+	if (r < 0)
+		return log_error_errno(r, "checkpoint %s: network namespace: %m", id), 1;
+	if (r > 0)
+		externals[0] = netext;
+
+	/* Images: the given directory, or a temporary one beside the snapshot
+	 * (same file system, removed whatever happens). */
+	if (a->snapshot) {
+		_cleanup_free_ char *dir = strdup(a->snapshot);
+		if (!dir)
+			return log_error_errno(-ENOMEM, "checkpoint: %m"), 1;
+		char *slash = strrchr(dir, '/');
+		const char *parent = slash ? (slash == dir ? "/" : (*slash = '\0', dir)) : ".";
+		if (asprintf(&tmp, "%s/.stoke-checkpoint-XXXXXX", parent) < 0)
+			return 1;
+		if (!mkdtemp(tmp))
+			return log_error_errno(-errno,
+					       "checkpoint %s: cannot create a directory in %s: %m",
+					       id, parent),
+			       1;
+		if (asprintf(&images, "%s/images", tmp) < 0 || asprintf(&work, "%s/work", tmp) < 0)
+			return 1;
+	} else {
+		images = strdup(a->image_path);
+		work = strdup(a->work_path ? a->work_path : a->image_path);
+		if (!images || !work)
+			return 1;
+	}
+	if (a->snapshot && a->work_path) {
+		free(work);
+		work = strdup(a->work_path);
+	}
+
+	struct stoke_cr_options o = {
+		.images_dir = images,
+		.work_dir = work,
+		.ext_mounts = ext.v,
+		.n_ext_mounts = ext.n,
+		.externals = externals[0] ? externals : NULL,
+		.leave_running = a->leave_running,
+		.tcp_established = a->tcp_established,
+		.ext_unix_sk = a->ext_unix_sk,
+		.shell_job = a->shell_job,
+		.file_locks = a->file_locks,
+		.cgroup_mode = a->cg_mode,
+	};
+	r = cs_mkdir_p(images, 0700);
+	if (r >= 0)
+		r = write_meta(images, cfg, s->pid, err, sizeof(err));
+	if (r < 0) {
+		rm_rf(tmp);
+		return log_error_errno(r, "checkpoint %s: %s: %m", id, err), 1;
+	}
+
+	uint64_t t0 = cs_monotonic_ns();
+	r = stoke_cr_checkpoint(s->pid, &o, GPU_LOCK_TIMEOUT_MS, &st);
+	if (r < 0) {
+		log_error_errno(r, "checkpoint %s: %s (%m); the container keeps running", id,
+				stoke_cr_error());
+		/* Keep criu's log for the user when it is in a directory of theirs. */
+		if (tmp && !a->work_path) {
+			char keep[PATH_MAX];
+			snprintf(keep, sizeof(keep), "%s/dump.log", work);
+			log_error("checkpoint %s: criu's log was %s (removed)", id, keep);
+		}
+		rm_rf(tmp);
+		return 1;
+	}
+	uint64_t dump_ns = cs_monotonic_ns() - t0, pack_ns = 0;
+
+	if (a->snapshot) {
+		_cleanup_(snap_writer_freep) struct snap_writer *w = NULL;
+		t0 = cs_monotonic_ns();
+		r = snap_writer_open(a->snapshot, NULL, &w);
+		if (r >= 0)
+			r = snap_writer_add_tree(w, NULL, images);
+		if (r >= 0)
+			r = snap_writer_commit(w);
+		pack_ns = cs_monotonic_ns() - t0;
+		rm_rf(tmp);
+		if (r < 0) {
+			log_error_errno(r, "checkpoint %s: cannot write the snapshot %s: %s (%m)",
+					id, a->snapshot, snap_last_error());
+			if (!a->leave_running)
+				log_error("checkpoint %s: the container was dumped and has stopped",
+					  id);
+			return 1;
+		}
+	}
+	log_info("checkpoint %s: %u process(es), %u with CUDA; gpu %.1f ms, criu %.1f ms, "
+		 "pack %.1f ms",
+		 id, st.n_processes, st.n_gpu_processes, cs_ns_to_ms(st.gpu_ns),
+		 cs_ns_to_ms(st.criu_ns), cs_ns_to_ms(pack_ns));
+	(void) dump_ns;
+
+	/* As runc: without --leave-running the container is gone afterwards. */
+	if (!a->leave_running) {
+		r = shim_container_destroy(g->root, s, err, sizeof(err));
+		if (r < 0)
+			log_warning("checkpoint %s: cleaning up the stopped container: %s", id,
+				    err);
+	}
+	return 0;
+}
+
+int shim_cmd_checkpoint(int argc, char **argv, const struct shim_globals *g)
+{
+	enum {
+		O_IMAGE = 0x100,
+		O_WORK,
+		O_PARENT,
+		O_LEAVE,
+		O_TCP,
+		O_EXTUNIX,
+		O_SHELL,
+		O_LOCKS,
+		O_CGMODE,
+		O_SNAPSHOT,
+		O_EMPTYNS,
+		O_PREDUMP,
+		O_PAGESERVER,
+		O_LAZY,
+		O_AUTODEDUP,
+		O_STATUSFD,
+	};
+	static const struct option opts[] = {
+		{"image-path", required_argument, NULL, O_IMAGE},
+		{"work-path", required_argument, NULL, O_WORK},
+		{"parent-path", required_argument, NULL, O_PARENT},
+		{"leave-running", no_argument, NULL, O_LEAVE},
+		{"tcp-established", no_argument, NULL, O_TCP},
+		{"ext-unix-sk", no_argument, NULL, O_EXTUNIX},
+		{"shell-job", no_argument, NULL, O_SHELL},
+		{"file-locks", no_argument, NULL, O_LOCKS},
+		{"manage-cgroups-mode", required_argument, NULL, O_CGMODE},
+		{"snapshot", required_argument, NULL, O_SNAPSHOT},
+		{"empty-ns", required_argument, NULL, O_EMPTYNS},
+		{"pre-dump", no_argument, NULL, O_PREDUMP},
+		{"page-server", required_argument, NULL, O_PAGESERVER},
+		{"lazy-pages", no_argument, NULL, O_LAZY},
+		{"auto-dedup", no_argument, NULL, O_AUTODEDUP},
+		{"status-fd", required_argument, NULL, O_STATUSFD},
+		{}};
+	struct checkpoint_args a = {};
+	int c;
+
+	while ((c = getopt_long_only(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case O_IMAGE:
+			a.image_path = optarg;
+			break;
+		case O_WORK:
+			a.work_path = optarg;
+			break;
+		case O_SNAPSHOT:
+			a.snapshot = optarg;
+			break;
+		case O_LEAVE:
+			a.leave_running = true;
+			break;
+		case O_TCP:
+			a.tcp_established = true;
+			break;
+		case O_EXTUNIX:
+			a.ext_unix_sk = true;
+			break;
+		case O_SHELL:
+			a.shell_job = true;
+			break;
+		case O_LOCKS:
+			a.file_locks = true;
+			break;
+		case O_CGMODE:
+			if (parse_cg_mode("checkpoint", optarg, &a.cg_mode) < 0)
+				return 1;
+			break;
+		case O_AUTODEDUP:
+		case O_STATUSFD:
+			break; /* accepted: no effect on a single dump */
+		case O_PARENT:
+			return refuse_flag("checkpoint", "--parent-path (incremental dumps)");
+		case O_EMPTYNS:
+			return refuse_flag("checkpoint", "--empty-ns");
+		case O_PREDUMP:
+			return refuse_flag("checkpoint", "--pre-dump");
+		case O_PAGESERVER:
+			return refuse_flag("checkpoint", "--page-server");
+		case O_LAZY:
+			return refuse_flag("checkpoint", "--lazy-pages");
+		default:
+			log_error("checkpoint: bad arguments (see stoke --help)");
+			return 1;
+		}
+	}
+	if (optind != argc - 1) {
+		log_error("checkpoint: expected one container id");
+		return 1;
+	}
+	if (!!a.image_path == !!a.snapshot) {
+		log_error("checkpoint: give exactly one of --image-path DIR and --snapshot FILE");
+		return 1;
+	}
+	return do_checkpoint(g, argv[optind], &a);
+}
+
+/* --- restore -------------------------------------------------------------- */
+
+struct restore_args {
+	const char *id, *root, *bundle, *image_path, *snapshot, *work_path, *pid_file,
+		*console_socket;
+	bool detach, stats, tcp_established, ext_unix_sk, shell_job, file_locks, no_pivot;
+	bool on_create; /* restore-on-create: stopped, "created" */
+	enum stoke_cr_cgroup_mode cg_mode;
+};
+
+struct restore_timings {
+	uint64_t open_ns, unpack_ns, total_ns;
+	struct snap_stats snap;
+	struct stoke_cr_stats cr;
+	bool from_snapshot;
+};
+
+/* Everything a restore creates, so a failure can take it all back. */
+struct restore_ctx {
+	char *state_dir;
+	bool state_dir_made;
+	struct shim_cgroup *cg;
+	char *criu_root;
+	bool criu_root_mounted;
+	char *tmp; /* temporary images (snapshot mode) */
+	pid_t pid;
+};
+
+static void restore_ctx_undo(struct restore_ctx *c)
+{
+	if (c->pid > 0) {
+		_cleanup_free_ pid_t *tree = NULL;
+		size_t n = 0;
+		(void) kill(c->pid, SIGSTOP);
+		if (stoke_cr_list_tree(c->pid, &tree, &n) == 0)
+			for (size_t i = n; i-- > 0;)
+				(void) kill(tree[i], SIGKILL);
+		(void) kill(c->pid, SIGKILL);
+		(void) waitpid(c->pid, NULL, 0);
+	}
+	if (c->cg) {
+		(void) shim_cgroup_kill_all(c->cg, SIGKILL);
+		(void) shim_cgroup_destroy(c->cg);
+	}
+	if (c->criu_root_mounted)
+		(void) umount2(c->criu_root, MNT_DETACH);
+	if (c->criu_root)
+		(void) rmdir(c->criu_root);
+	if (c->state_dir_made)
+		rm_rf(c->state_dir);
+}
+
+static void restore_ctx_done(struct restore_ctx *c)
+{
+	shim_cgroup_free(c->cg);
+	free(c->state_dir);
+	free(c->criu_root);
+	if (c->tmp)
+		rm_rf(c->tmp);
+	free(c->tmp);
+}
+
+static int write_pid_file(const char *path, pid_t pid)
+{
+	char buf[32];
+	int n = snprintf(buf, sizeof(buf), "%d", (int) pid);
+	return cs_write_file_atomic(AT_FDCWD, path, buf, (size_t) n, 0644);
+}
+
+static void rfc3339_now(char *buf, size_t len)
+{
+	struct timespec ts;
+	struct tm tm;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	size_t n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf + n, len - n, ".%09ldZ", ts.tv_nsec);
+}
+
+/* Stdio pipes recorded at checkpoint are replaced by ours (containerd's). */
+static int stdio_inherit(json_object *meta, struct stoke_cr_inherit_fd *v, size_t *n,
+			 char keys[3][64])
+{
+	json_object *d;
+	*n = 0;
+	if (cs_json_get_array(meta, "descriptors", &d) < 0)
+		return 0;
+	for (int fd = 0; fd < 3 && (size_t) fd < json_object_array_length(d); fd++) {
+		const char *k = json_object_get_string(json_object_array_get_idx(d, (size_t) fd));
+		struct stat st;
+		if (!k || strncmp(k, "pipe:[", 6) != 0 || fstat(fd, &st) < 0 ||
+		    !S_ISFIFO(st.st_mode))
+			continue;
+		snprintf(keys[*n], 64, "%s", k);
+		v[*n] = (struct stoke_cr_inherit_fd){fd, keys[*n]};
+		(*n)++;
+	}
+	return 0;
+}
+
+/* A helper waits on the exec fifo in place of an init blocked before execve:
+ * `stoke start` writes it, the helper continues the stopped tree. It also
+ * ends when the init dies (delete before start). */
+static int spawn_start_helper(const char *fifo, pid_t init)
+{
+	int fd = open(fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int pidfd = (int) syscall(SYS_pidfd_open, init, 0);
+	if (pidfd < 0) {
+		close(fd);
+		return -errno;
+	}
+	pid_t h = fork();
+	if (h < 0) {
+		close(fd);
+		close(pidfd);
+		return -errno;
+	}
+	if (h == 0) {
+		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+		if (null >= 0)
+			dup2(null, 0), dup2(null, 1), dup2(null, 2);
+		struct pollfd p[2] = {{.fd = fd, .events = POLLIN},
+				      {.fd = pidfd, .events = POLLIN}};
+		while (poll(p, 2, -1) < 0 && errno == EINTR)
+			;
+		char b;
+		if ((p[0].revents & POLLIN) && read(fd, &b, 1) == 1) {
+			pid_t *tree = NULL;
+			size_t n = 0;
+			if (stoke_cr_list_tree(init, &tree, &n) == 0)
+				for (size_t i = 0; i < n; i++)
+					(void) kill(tree[i], SIGCONT);
+		}
+		_exit(0);
+	}
+	close(fd);
+	close(pidfd);
+	return 0;
+}
+
+static int do_restore(const struct restore_args *a, const struct shim_config *cfg, pid_t *ret_pid,
+		      struct restore_timings *t, char *err, size_t errlen)
+{
+	_cleanup_(restore_ctx_done) struct restore_ctx c = {};
+	_cleanup_(snap_reader_freep) struct snap_reader *rd = NULL;
+	_cleanup_(json_putp) json_object *meta = NULL;
+	_cleanup_(ext_list_done) struct ext_list ext = {};
+	_cleanup_free_ char *images = NULL, *work = NULL;
+	_cleanup_close_ int netns_fd = -EBADF;
+	struct stoke_cr_inherit_fd inherit[4];
+	char keys[3][64];
+	size_t n_inherit = 0;
+	uint64_t t0 = cs_monotonic_ns(), t1;
+	int r;
+
+	if (!shim_state_id_valid(a->id))
+		return fail(-EINVAL, err, errlen, "invalid container id \"%s\"", a->id);
+	if (cfg->has_process && cfg->process.terminal)
+		return fail(-EOPNOTSUPP, err, errlen,
+			    "restoring a container with process.terminal is not supported");
+
+	/* 1. The checkpoint, checked against the bundle before anything exists. */
+	if (a->snapshot) {
+		t->from_snapshot = true;
+		r = snap_reader_open(a->snapshot, NULL, &rd);
+		if (r < 0)
+			return fail(r, err, errlen, "snapshot %s: %s", a->snapshot,
+				    snap_last_error());
+		r = read_meta_snapshot(rd, a->snapshot, &meta, err, errlen);
+		if (r < 0)
+			return r;
+		r = check_meta(meta, cfg, a->snapshot, err, errlen);
+		if (r < 0)
+			return r;
+	} else {
+		r = read_meta_file(a->image_path, &meta, err, errlen);
+		if (r < 0)
+			return r;
+		r = check_meta(meta, cfg, a->image_path, err, errlen);
+		if (r < 0)
+			return r;
+		r = stoke_cr_images_need_gpu(a->image_path);
+		if (r < 0)
+			return fail(r, err, errlen, "%s: %s", a->image_path, stoke_cr_error());
+	}
+	t->open_ns = cs_monotonic_ns() - t0;
+
+	/* 2. The state directory: claims the id. */
+	r = shim_state_dir(a->root, a->id, &c.state_dir);
+	if (r < 0)
+		return fail(r, err, errlen, "invalid container id \"%s\"", a->id);
+	r = cs_mkdir_p(a->root, 0711);
+	if (r < 0)
+		return fail(r, err, errlen, "create the state directory %s", a->root);
+	if (mkdir(c.state_dir, 0711) < 0)
+		return fail(errno == EEXIST ? -EEXIST : -errno, err, errlen,
+			    errno == EEXIST ? "container \"%s\" already exists"
+					    : "create the state of %s",
+			    a->id);
+	c.state_dir_made = true;
+
+	/* 3. Images: the directory, or the snapshot unpacked into tmpfs (parallel
+	 * decompression; CRIU then reads memory-speed files). */
+	if (a->snapshot) {
+		const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+		if (asprintf(&c.tmp, "%s/stoke-restore-XXXXXX", base) < 0 || !mkdtemp(c.tmp)) {
+			r = -errno;
+			goto undo;
+		}
+		if (asprintf(&images, "%s/images", c.tmp) < 0 ||
+		    asprintf(&work, "%s/work", c.tmp) < 0) {
+			r = -ENOMEM;
+			goto undo;
+		}
+		t1 = cs_monotonic_ns();
+		r = snap_reader_unpack(rd, images, 0);
+		t->unpack_ns = cs_monotonic_ns() - t1;
+		snap_reader_get_stats(rd, &t->snap);
+		if (r < 0) {
+			fail(r, err, errlen, "snapshot %s: %s", a->snapshot, snap_last_error());
+			goto undo;
+		}
+	} else {
+		images = strdup(a->image_path);
+		work = strdup(a->work_path ? a->work_path : c.state_dir);
+		if (!images || !work) {
+			r = -ENOMEM;
+			goto undo;
+		}
+	}
+	if (a->snapshot && a->work_path) {
+		free(work);
+		work = strdup(a->work_path);
+	}
+
+	/* 4. The cgroup, and what CRIU binds into the new mount namespace. */
+	r = shim_cgroup_create(cfg->cgroups_path, a->id, cfg->resources, &c.cg);
+	if (r < 0) {
+		fail(r, err, errlen, "create the cgroup: %s", shim_cgroup_last_error());
+		goto undo;
+	}
+	r = ext_build(&ext, cfg, c.cg, true);
+	if (r < 0)
+		goto undo;
+	if (asprintf(&c.criu_root, "%s/criu-root", c.state_dir) < 0) {
+		r = -ENOMEM;
+		goto undo;
+	}
+	if (mkdir(c.criu_root, 0755) < 0) {
+		r = fail(-errno, err, errlen, "mkdir %s", c.criu_root);
+		goto undo;
+	}
+	/* CRIU wants the root as a mount point of its own. */
+	if (mount(cfg->rootfs, c.criu_root, NULL, MS_BIND | MS_REC, NULL) < 0) {
+		r = fail(-errno, err, errlen, "bind %s on %s", cfg->rootfs, c.criu_root);
+		goto undo;
+	}
+	c.criu_root_mounted = true;
+	(void) mount(NULL, c.criu_root, NULL, MS_PRIVATE | MS_REC, NULL);
+
+	stdio_inherit(meta, inherit, &n_inherit, keys);
+	if (cfg->ns[SHIM_NS_NET].enabled && cfg->ns[SHIM_NS_NET].path) {
+		netns_fd = open(cfg->ns[SHIM_NS_NET].path, O_RDONLY | O_CLOEXEC);
+		if (netns_fd < 0) {
+			r = fail(-errno, err, errlen, "open the network namespace %s",
+				 cfg->ns[SHIM_NS_NET].path);
+			goto undo;
+		}
+		inherit[n_inherit++] = (struct stoke_cr_inherit_fd){netns_fd, NETNS_KEY};
+	}
+
+	/* 5. CRIU and the GPU. */
+	struct stoke_cr_options o = {
+		.images_dir = images,
+		.work_dir = work,
+		.root = c.criu_root,
+		.ext_mounts = ext.v,
+		.n_ext_mounts = ext.n,
+		.inherit_fds = inherit,
+		.n_inherit_fds = n_inherit,
+		.tcp_established = a->tcp_established,
+		.ext_unix_sk = a->ext_unix_sk,
+		.shell_job = a->shell_job,
+		.file_locks = a->file_locks,
+		.cgroup_mode = a->cg_mode,
+		.cgroup_root = shim_cgroup_path(c.cg),
+		.leave_stopped = a->on_create,
+	};
+	r = stoke_cr_restore(&o, &t->cr);
+	if (r < 0) {
+		fail(r, err, errlen, "%s", stoke_cr_error());
+		goto undo;
+	}
+	c.pid = r;
+	/* The restored mount namespace holds its own references. */
+	(void) umount2(c.criu_root, MNT_DETACH);
+	c.criu_root_mounted = false;
+	(void) rmdir(c.criu_root);
+	free(c.criu_root);
+	c.criu_root = NULL;
+
+	/* 6. State (and, for create, the fifo `stoke start` writes). */
+	{
+		char created[64];
+		json_object *cgj = NULL;
+		uint64_t start_time = 0;
+		rfc3339_now(created, sizeof(created));
+		(void) shim_pid_start_time(c.pid, &start_time);
+		r = shim_cgroup_to_json(c.cg, &cgj);
+		if (r < 0)
+			goto undo;
+		struct shim_state s = {
+			.id = (char *) a->id,
+			.bundle = cfg->bundle,
+			.rootfs = cfg->rootfs,
+			.pid = c.pid,
+			.pid_start_time = start_time,
+			.created = created,
+			.owner = (char *) "",
+			.started = !a->on_create,
+			.annotations = cfg->annotations,
+			.cgroup = cgj,
+			.config = cfg->json,
+		};
+		r = shim_state_save(a->root, &s);
+		json_object_put(cgj);
+		if (r < 0) {
+			fail(r, err, errlen, "save the state");
+			goto undo;
+		}
+	}
+	if (a->on_create) {
+		_cleanup_free_ char *fifo = NULL;
+		r = cs_path_join(c.state_dir, "exec.fifo", &fifo);
+		if (r >= 0 && mkfifo(fifo, 0600) < 0)
+			r = -errno;
+		if (r >= 0)
+			r = spawn_start_helper(fifo, c.pid);
+		if (r < 0) {
+			fail(r, err, errlen, "create the start fifo");
+			goto undo;
+		}
+	}
+	if (a->pid_file) {
+		r = write_pid_file(a->pid_file, c.pid);
+		if (r < 0) {
+			fail(r, err, errlen, "write the pid file %s", a->pid_file);
+			goto undo;
+		}
+	}
+	t->total_ns = cs_monotonic_ns() - t0;
+	*ret_pid = c.pid;
+	return 0;
+
+undo:
+	if (!err[0])
+		fail(r, err, errlen, "%s", strerror(-r));
+	restore_ctx_undo(&c);
+	return r;
+}
+
+static void report_timings(const struct restore_args *a, const struct restore_timings *t)
+{
+	/* read: waiting for the file; decompress: CPU time of all threads. */
+	log_info("restore %s: total %.1f ms = open+check %.1f, unpack %.1f (read %.1f, "
+		 "decompress %.1f cpu), criu %.1f, gpu %.1f; %u process(es), %u with CUDA",
+		 a->id, cs_ns_to_ms(t->total_ns), cs_ns_to_ms(t->open_ns),
+		 cs_ns_to_ms(t->unpack_ns), cs_ns_to_ms(t->snap.read_ns),
+		 cs_ns_to_ms(t->snap.decompress_ns), cs_ns_to_ms(t->cr.criu_ns),
+		 cs_ns_to_ms(t->cr.gpu_ns), t->cr.n_processes, t->cr.n_gpu_processes);
+	if (!a->stats)
+		return;
+	printf("{\"id\":\"%s\",\"source\":\"%s\",\"total_ms\":%.3f,\"open_ms\":%.3f,"
+	       "\"unpack_ms\":%.3f,\"read_ms\":%.3f,\"decompress_ms\":%.3f,\"criu_ms\":%.3f,"
+	       "\"gpu_ms\":%.3f,\"bytes_read\":%llu,\"bytes_decompressed\":%llu,"
+	       "\"processes\":%u,\"gpu_processes\":%u}\n",
+	       a->id, t->from_snapshot ? "snapshot" : "images", cs_ns_to_ms(t->total_ns),
+	       cs_ns_to_ms(t->open_ns), cs_ns_to_ms(t->unpack_ns), cs_ns_to_ms(t->snap.read_ns),
+	       cs_ns_to_ms(t->snap.decompress_ns), cs_ns_to_ms(t->cr.criu_ns),
+	       cs_ns_to_ms(t->cr.gpu_ns), (unsigned long long) t->snap.bytes_read,
+	       (unsigned long long) t->snap.bytes_decompressed, t->cr.n_processes,
+	       t->cr.n_gpu_processes);
+	fflush(stdout);
+}
+
+const char *shim_cr_snapshot_of(const struct shim_config *cfg)
+{
+	const char *s = NULL;
+	if (!cfg->annotations ||
+	    cs_json_get_string(cfg->annotations, SHIM_SNAPSHOT_ANNOTATION, &s) < 0)
+		return NULL;
+	return s && *s ? s : NULL;
+}
+
+int shim_cr_create_restore(const struct shim_config *cfg, const struct shim_create_opts *o,
+			   pid_t *ret_pid, char *err, size_t errlen)
+{
+	struct restore_timings t = {};
+	struct restore_args a = {
+		.id = o->id,
+		.root = o->root,
+		.bundle = cfg->bundle,
+		.snapshot = shim_cr_snapshot_of(cfg),
+		.pid_file = o->pid_file,
+		.console_socket = o->console_socket,
+		.no_pivot = o->no_pivot,
+		.on_create = true,
+		.detach = true,
+	};
+	if (!a.snapshot)
+		return fail(-EINVAL, err, errlen, "no %s annotation", SHIM_SNAPSHOT_ANNOTATION);
+	int r = do_restore(&a, cfg, ret_pid, &t, err, errlen);
+	if (r == 0)
+		report_timings(&a, &t);
+	return r;
+}
+
+int shim_cmd_restore(int argc, char **argv, const struct shim_globals *g)
+{
+	enum {
+		O_IMAGE = 0x100,
+		O_WORK,
+		O_BUNDLE,
+		O_DETACH,
+		O_PIDFILE,
+		O_CONSOLE,
+		O_STATS,
+		O_TCP,
+		O_EXTUNIX,
+		O_SHELL,
+		O_LOCKS,
+		O_CGMODE,
+		O_SNAPSHOT,
+		O_NOSUBREAPER,
+		O_NOPIVOT,
+		O_PARENT,
+		O_EMPTYNS,
+		O_LAZY,
+		O_AUTODEDUP,
+		O_STATUSFD,
+	};
+	static const struct option opts[] = {
+		{"image-path", required_argument, NULL, O_IMAGE},
+		{"work-path", required_argument, NULL, O_WORK},
+		{"bundle", required_argument, NULL, O_BUNDLE},
+		{"detach", no_argument, NULL, O_DETACH},
+		{"pid-file", required_argument, NULL, O_PIDFILE},
+		{"console-socket", required_argument, NULL, O_CONSOLE},
+		{"stats", no_argument, NULL, O_STATS},
+		{"tcp-established", no_argument, NULL, O_TCP},
+		{"ext-unix-sk", no_argument, NULL, O_EXTUNIX},
+		{"shell-job", no_argument, NULL, O_SHELL},
+		{"file-locks", no_argument, NULL, O_LOCKS},
+		{"manage-cgroups-mode", required_argument, NULL, O_CGMODE},
+		{"snapshot", required_argument, NULL, O_SNAPSHOT},
+		{"no-subreaper", no_argument, NULL, O_NOSUBREAPER},
+		{"no-pivot", no_argument, NULL, O_NOPIVOT},
+		{"parent-path", required_argument, NULL, O_PARENT},
+		{"empty-ns", required_argument, NULL, O_EMPTYNS},
+		{"lazy-pages", no_argument, NULL, O_LAZY},
+		{"auto-dedup", no_argument, NULL, O_AUTODEDUP},
+		{"status-fd", required_argument, NULL, O_STATUSFD},
+		{}};
+	struct restore_args a = {.root = g->root};
+	int c;
+
+	while ((c = getopt_long_only(argc, argv, "b:d", opts, NULL)) != -1) {
+		switch (c) {
+		case O_IMAGE:
+			a.image_path = optarg;
+			break;
+		case O_WORK:
+			a.work_path = optarg;
+			break;
+		case 'b':
+		case O_BUNDLE:
+			a.bundle = optarg;
+			break;
+		case 'd':
+		case O_DETACH:
+			a.detach = true;
+			break;
+		case O_PIDFILE:
+			a.pid_file = optarg;
+			break;
+		case O_CONSOLE:
+			a.console_socket = optarg;
+			break;
+		case O_STATS:
+			a.stats = true;
+			break;
+		case O_TCP:
+			a.tcp_established = true;
+			break;
+		case O_EXTUNIX:
+			a.ext_unix_sk = true;
+			break;
+		case O_SHELL:
+			a.shell_job = true;
+			break;
+		case O_LOCKS:
+			a.file_locks = true;
+			break;
+		case O_CGMODE:
+			if (parse_cg_mode("restore", optarg, &a.cg_mode) < 0)
+				return 1;
+			break;
+		case O_SNAPSHOT:
+			a.snapshot = optarg;
+			break;
+		case O_NOPIVOT:
+			a.no_pivot = true;
+			break;
+		case O_NOSUBREAPER:
+		case O_AUTODEDUP:
+		case O_STATUSFD:
+			break;
+		case O_PARENT:
+			return refuse_flag("restore", "--parent-path");
+		case O_EMPTYNS:
+			return refuse_flag("restore", "--empty-ns");
+		case O_LAZY:
+			return refuse_flag("restore", "--lazy-pages");
+		default:
+			log_error("restore: bad arguments (see stoke --help)");
+			return 1;
+		}
+	}
+	if (optind != argc - 1) {
+		log_error("restore: expected one container id");
+		return 1;
+	}
+	a.id = argv[optind];
+	if (!!a.image_path == !!a.snapshot) {
+		log_error("restore %s: give exactly one of --image-path DIR and --snapshot FILE",
+			  a.id);
+		return 1;
+	}
+
+	_cleanup_free_ char *cwd = NULL;
+	if (!a.bundle) {
+		cwd = getcwd(NULL, 0);
+		if (!cwd)
+			return log_error_errno(-errno, "restore %s: getcwd: %m", a.id), 1;
+		a.bundle = cwd;
+	}
+	_cleanup_(shim_config_freep) struct shim_config *cfg = NULL;
+	char err[1024] = "";
+	int r = shim_config_load(a.bundle, &cfg, err, sizeof(err));
+	if (r < 0)
+		return log_error_errno(r, "restore %s: bundle %s: %s", a.id, a.bundle, err), 1;
+
+	struct restore_timings t = {};
+	pid_t pid = 0;
+	r = do_restore(&a, cfg, &pid, &t, err, sizeof(err));
+	if (r < 0)
+		return log_error_errno(r, "restore %s: %s", a.id, err), 1;
+	report_timings(&a, &t);
+	if (a.detach)
+		return 0;
+
+	/* Foreground, as runc: wait for the init and exit with its status. */
+	int st;
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return 1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
