@@ -7,6 +7,7 @@
  * NotFound.
  */
 #include "stoke-runtime-cli.h"
+#include "cli-checkpoint.h"
 #include "runtime-features.h"
 #include "cgroup.h"
 #include "container.h"
@@ -442,7 +443,9 @@ static int cmd_create(int argc, char **argv, const struct shim_globals *g)
 		.no_new_keyring = a.no_new_keyring,
 		.preserve_fds = a.preserve_fds,
 	};
-	int r = shim_container_create(cfg, &o, &pid, err, sizeof(err));
+	/* org.stoke.snapshot: restore the process tree instead of process.args. */
+	int r = shim_cr_snapshot_of(cfg) ? shim_cr_create_restore(cfg, &o, &pid, err, sizeof(err))
+					 : shim_container_create(cfg, &o, &pid, err, sizeof(err));
 	if (r < 0)
 		return log_error("container \"%s\": create failed: %s", id, err), 1;
 	return 0;
@@ -1535,6 +1538,8 @@ static const struct verb verbs[] = {
 	{"update", cmd_update, "change a container's resource limits"},
 	{"spec", cmd_spec, "write a default config.json"},
 	{"features", cmd_features, "show the enabled features (JSON)"},
+	{"checkpoint", shim_cmd_checkpoint, "checkpoint a running container (CRIU + GPU)"},
+	{"restore", shim_cmd_restore, "restore a container from a checkpoint or snapshot"},
 };
 
 bool shim_cli_is_verb(const char *verb)
