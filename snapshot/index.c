@@ -43,7 +43,8 @@ int snap_index_check_ends(const void *header, const void *footer, uint64_t file_
 
 	if (memcmp(h->magic, SNAP_HEADER_MAGIC, SNAP_MAGIC_LEN) != 0)
 		return snap_error(-EBADMSG, "not a stoke snapshot (wrong magic)");
-	if (snap_checksum(h, offsetof(struct snap_disk_header, checksum)) != le64(h->checksum))
+	if (!snap_checksum_matches(h, offsetof(struct snap_disk_header, checksum),
+				   le64(h->checksum)))
 		return snap_error(-EBADMSG, "header checksum mismatch");
 	if (le16(h->major) > SNAP_FORMAT_MAJOR)
 		return snap_error(
@@ -58,7 +59,8 @@ int snap_index_check_ends(const void *header, const void *footer, uint64_t file_
 
 	if (memcmp(f->magic, SNAP_FOOTER_MAGIC, SNAP_MAGIC_LEN) != 0)
 		return snap_error(-EBADMSG, "no footer at the end of the file (truncated?)");
-	if (snap_checksum(f, offsetof(struct snap_disk_footer, checksum)) != le64(f->checksum))
+	if (!snap_checksum_matches(f, offsetof(struct snap_disk_footer, checksum),
+				   le64(f->checksum)))
 		return snap_error(-EBADMSG, "footer checksum mismatch");
 	if (le64(f->file_size) != file_size)
 		return snap_error(-EBADMSG, "file is %llu bytes but its footer says %llu",
@@ -242,7 +244,7 @@ int snap_index_parse(const void *header, const void *footer, uint64_t file_size,
 	r = snap_index_check_ends(header, footer, file_size, &ioff, &ilen);
 	if (r < 0)
 		return r;
-	if (snap_checksum(blob, ilen) != le64(f->index_checksum))
+	if (!snap_checksum_matches(blob, ilen, le64(f->index_checksum)))
 		return snap_error(-EBADMSG, "index checksum mismatch");
 
 	const struct snap_disk_index *ih = blob;

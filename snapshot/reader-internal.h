@@ -67,6 +67,7 @@ struct rd_slot {
 	uint64_t rd_off;
 	uint32_t rd_len, in_skip;
 	bool need_read; /* the worker reads (pread path) */
+	bool direct;	/* read with O_DIRECT (the chunk is not in the page cache) */
 	int io_res;	/* io_uring result when !need_read */
 	uint64_t io_start_ns;
 	/* results */
@@ -91,7 +92,9 @@ struct snap_reader {
 	struct rd_uring *ring; /* NULL: pread path */
 	struct rd_slot *slots;
 	unsigned nslots;
-	uint8_t *zeros;		 /* one chunk of zeros */
+	uint8_t *zeros;	   /* one chunk of zeros */
+	uint8_t *resident; /* mincore() of the file at the start of a run, or NULL */
+	size_t resident_pages;
 	atomic_int deferred_err; /* first error of a target finalization */
 	snap_progress_fn progress;
 	void *progress_data;

@@ -18,7 +18,7 @@ int rd_pread_slot(struct snap_reader *r, struct rd_slot *s)
 	uint64_t t0 = cs_monotonic_ns();
 	ssize_t n = -EINVAL;
 
-	if (r->direct_fd >= 0)
+	if (s->direct)
 		n = cs_pread_all(r->direct_fd, s->in, s->rd_len, (off_t) s->rd_off);
 	if (n < (ssize_t) (s->in_skip + stored)) {
 		/* No O_DIRECT, or the filesystem refused it for this read (or a
