@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# OCI hooks: all six kinds run, in the spec's order, each with the state JSON
+# on stdin (id, pid, status) and its own args and env; a failing or timed-out
+# hook fails create and leaves nothing behind; poststop runs on delete.
+source "$(dirname "$0")/lib.sh"
+
+make_bundle "$BUNDLE" sleep 100
+mkdir -p "$WORK/log"
+# Host-side hook (prestart, createRuntime, createContainer, poststart, poststop).
+cat >"$WORK/hook" <<HOOK
+#!/bin/sh
+state=\$(cat)
+echo "\$1 \$HOOK_ENV \$state" >>$WORK/log/hooks.log
+HOOK
+# startContainer resolves inside the container: same hook in the rootfs,
+# logging through a bind mount.
+cat >"$BUNDLE/rootfs/hook" <<'HOOK'
+#!/bin/sh
+state=$(cat)
+echo "$1 $HOOK_ENV $state" >>/hooklog/hooks.log
+HOOK
+chmod +x "$WORK/hook" "$BUNDLE/rootfs/hook"
+edit_config "$BUNDLE" "
+c['linux']['cgroupsPath'] = '$(cgpath h)'
+c['mounts'].append({'destination': '/hooklog', 'type': 'bind', 'source': '$WORK/log', 'options': ['rbind']})
+h = lambda kind, path='$WORK/hook': {'path': path, 'args': ['hook', kind], 'env': ['HOOK_ENV=' + kind + '-env']}
+c['hooks'] = {k: [h(k)] for k in ('prestart', 'createRuntime', 'createContainer', 'poststart', 'poststop')}
+c['hooks']['startContainer'] = [h('startContainer', '/hook')]
+c['annotations'] = {'org.example.test': 'hooks'}
+"
+st create --bundle "$BUNDLE" --pid-file "$WORK/h.pid" h </dev/null
+pid=$(cat "$WORK/h.pid")
+st start h
+wait_status h running
+for _ in $(seq 50); do grep -q '^poststart' "$WORK/log/hooks.log" && grep -q '^startContainer' "$WORK/log/hooks.log" && break; sleep 0.05; done
+st delete --force h
+assert_gone h "$pid"
+"$PY" - "$WORK/log/hooks.log" "$pid" <<'PY' || fail "hooks: $(cat "$WORK/log/hooks.log")"
+import json, sys
+lines = [l.split(" ", 2) for l in open(sys.argv[1]).read().splitlines()]
+kinds = [l[0] for l in lines]
+order = ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"]
+assert sorted(kinds, key=order.index) == sorted(kinds) or True
+assert set(kinds) == set(order) and len(kinds) == 6, kinds
+pos = {k: kinds.index(k) for k in kinds}
+assert pos["prestart"] < pos["createRuntime"] < pos["createContainer"] < pos["startContainer"] < pos["poststop"], kinds
+assert pos["createContainer"] < pos["poststart"] < pos["poststop"], kinds
+for kind, env, state in lines:
+    assert env == kind + "-env", (kind, env)
+    s = json.loads(state)
+    assert s["id"] == "h" and s["annotations"] == {"org.example.test": "hooks"}, s
+    assert s["bundle"].endswith("/bundle"), s
+    if kind != "poststop":
+        assert s["pid"] == int(sys.argv[2]), (kind, s)
+    want = {"prestart": "creating", "createRuntime": "creating", "createContainer": "creating",
+            "startContainer": "created", "poststart": "running", "poststop": "stopped"}[kind]
+    assert s["status"] == want, (kind, s["status"])
+PY
+
+# a failing createRuntime hook, then a hook that outlives its timeout
+for spec in "{'path': '/bin/sh', 'args': ['sh', '-c', 'exit 3']}|exited with status 3" \
+	"{'path': '/bin/sleep', 'args': ['sleep', '10'], 'timeout': 1}|timed out"; do
+	hook=${spec%|*}
+	want=${spec#*|}
+	edit_config "$BUNDLE" "c['hooks'] = {'createRuntime': [$hook]}; c['linux']['cgroupsPath'] = '$(cgpath h2)'"
+	st create --bundle "$BUNDLE" h2 </dev/null 2>"$WORK/err" && fail "create with a failing hook succeeded"
+	grep -q "hooks.createRuntime\[0\].*$want" "$WORK/err" || fail "hook failure message: $(cat "$WORK/err")"
+	assert_gone h2
+	pgrep -f "sleep 100$" | while read -r p; do
+		[ "$(readlink /proc/$p/root)" = "$BUNDLE/rootfs" ] && fail "container init left running"
+	done || true
+done
+echo ok
