@@ -24,6 +24,8 @@
 #include "fd-util.h"
 #include "seccomp.h"
 
+#include <sys/stat.h>
+
 static char tmpdir[] = "/tmp/stoke-test-seccomp-XXXXXX";
 
 static void remove_tmpdir(void)
@@ -226,6 +228,61 @@ static void test_arg_filters(void)
 	shim_seccomp_filter_free(f);
 }
 
+/* A profile the size of a container engine's default: every syscall this
+ * libseccomp knows, allowed by name, except mkdir/mkdirat; default EPERM. */
+static json_object *big_profile(void)
+{
+	json_object *p = parse("{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"architectures\":"
+			       "[\"SCMP_ARCH_X86_64\",\"SCMP_ARCH_X86\",\"SCMP_ARCH_X32\"]}");
+	json_object *calls = json_object_new_array(), *allow = json_object_new_object(),
+		    *names = json_object_new_array();
+	size_t n = 0;
+
+	for (int nr = 0; nr < 1024; nr++) {
+		char *name = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, nr);
+		if (!name)
+			continue;
+		if (strcmp(name, "mkdir") != 0 && strcmp(name, "mkdirat") != 0) {
+			json_object_array_add(names, json_object_new_string(name));
+			n++;
+		}
+		free(name);
+	}
+	ASSERT_TRUE(n > 300);
+	json_object_object_add(allow, "names", names);
+	json_object_object_add(allow, "action", json_object_new_string("SCMP_ACT_ALLOW"));
+	json_object_array_add(calls, allow);
+	json_object_object_add(p, "syscalls", calls);
+	return p;
+}
+
+static int body_big(void)
+{
+	char dir[300];
+	char *const argv[] = {"true", NULL};
+
+	snprintf(dir, sizeof(dir), "%s/denied", tmpdir);
+	if (mkdir(dir, 0700) == 0 || errno != EPERM)
+		return 1;
+	/* Everything else a program needs, exec included. */
+	execv("/bin/true", argv);
+	return 2;
+}
+
+static void test_big_profile_exec(void)
+{
+	json_object *p = big_profile();
+	struct shim_seccomp_filter *f = NULL;
+	char err[256] = "";
+
+	if (shim_seccomp_validate(p, err, sizeof(err)) < 0)
+		T_FAILF("validate: %s", err);
+	ASSERT_OK(shim_seccomp_prepare(p, NULL, &f));
+	ASSERT_EQ(run_child(f, body_big), 0);
+	shim_seccomp_filter_free(f);
+	json_object_put(p);
+}
+
 static void test_cache(void)
 {
 	char cache[256], path[600];
@@ -402,6 +459,7 @@ int main(void)
 	RUN_TEST(test_denied_syscall_errno);
 	RUN_TEST(test_default_action);
 	RUN_TEST(test_arg_filters);
+	RUN_TEST(test_big_profile_exec);
 	RUN_TEST(test_cache);
 	RUN_TEST(test_notify_listener);
 	RUN_TEST(test_send_listener_errors);
