@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -493,7 +494,26 @@ static int load_index(struct snap_reader *r)
 	return snap_index_parse(header, footer, (uint64_t) st.st_size, blob, &r->idx);
 }
 
-static int reader_init(struct snap_reader *r, const char *path, const struct snap_reader_options *o)
+/* A second, O_DIRECT descriptor of the same file (reopened through /proc so
+ * that a caller's fd works too), or -1 where the filesystem refuses O_DIRECT
+ * or the path now names another file. */
+static int open_direct(int fd)
+{
+	char path[64];
+	struct stat a, b;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	int d = open(path, O_RDONLY | O_DIRECT | O_CLOEXEC);
+	if (d < 0)
+		return -1;
+	if (fstat(fd, &a) < 0 || fstat(d, &b) < 0 || a.st_dev != b.st_dev || a.st_ino != b.st_ino) {
+		close(d);
+		return -1;
+	}
+	return d;
+}
+
+static int reader_init(struct snap_reader *r, const struct snap_reader_options *o)
 {
 	int ret;
 
@@ -507,9 +527,8 @@ static int reader_init(struct snap_reader *r, const char *path, const struct sna
 	ret = load_index(r);
 	if (ret < 0)
 		return ret;
-	if (path && !(o->flags & SNAP_READER_NO_DIRECT))
-		r->direct_fd =
-			open(path, O_RDONLY | O_DIRECT | O_CLOEXEC); /* -1: no O_DIRECT here */
+	if (!(o->flags & SNAP_READER_NO_DIRECT))
+		r->direct_fd = open_direct(r->fd);
 	r->efd = eventfd(0, EFD_CLOEXEC);
 	if (r->efd < 0)
 		return -errno;
@@ -539,7 +558,7 @@ int snap_reader_open(const char *path, const struct snap_reader_options *opts,
 	if (r->fd < 0)
 		return snap_error(-errno, "cannot open it");
 	r->own_fd = true;
-	ret = reader_init(r, path, opts ? opts : &(struct snap_reader_options){});
+	ret = reader_init(r, opts ? opts : &(struct snap_reader_options){});
 	if (ret < 0)
 		return ret;
 	*ret_reader = TAKE_PTR(r);
@@ -558,7 +577,7 @@ int snap_reader_open_fd(int fd, const struct snap_reader_options *opts,
 	if (fd < 0)
 		return -EBADF;
 	r->fd = fd;
-	ret = reader_init(r, NULL, opts ? opts : &(struct snap_reader_options){});
+	ret = reader_init(r, opts ? opts : &(struct snap_reader_options){});
 	if (ret < 0)
 		return ret;
 	*ret_reader = TAKE_PTR(r);

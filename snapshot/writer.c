@@ -292,7 +292,7 @@ static int end_entry(struct snap_writer *w)
 			return r;
 	}
 	e->chunk_count = w->nchunks - e->first_chunk;
-	if (e->size > SNAP_MAX_ENTRY_SIZE)
+	if (e->size > SNAP_MAX_ENTRY_SIZE || e->chunk_count > UINT32_MAX)
 		return snap_error(-EFBIG, "entry \"%s\" is too large", e->name);
 	w->entry_open = false;
 	return 0;

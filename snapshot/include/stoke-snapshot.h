@@ -195,8 +195,9 @@ struct snap_stats {
 	uint64_t bytes_read;	     /* bytes read from the file (aligned reads included) */
 	uint64_t bytes_decompressed; /* uncompressed bytes produced (holes included) */
 	uint64_t chunks;	     /* chunks delivered */
-	uint64_t read_ns;	     /* wall time waiting for reads */
-	uint64_t decompress_ns;	     /* CPU time in checksum + decompression, all threads */
+	uint64_t read_ns;	     /* time from issuing each read to its completion, summed
+				      * over reads (overlapping reads each count) */
+	uint64_t decompress_ns;	     /* time in checksum + decompression, summed over threads */
 	uint64_t total_ns;	     /* wall time inside read/extract/unpack/verify calls */
 };
 
