@@ -36,14 +36,20 @@
 #define MAX_INSNS 4096
 
 #define CACHE_MAGIC   "STKSCBPF"
-#define CACHE_VERSION 1u
+#define CACHE_VERSION 2u
 
 /* The on-disk cache record: this header, then n_insns struct sock_filter. */
 struct cache_header {
 	char magic[8];
 	uint32_t version;
 	uint32_t n_insns;
-	uint64_t key;
+	uint64_t key;	  /* FNV-1a 64 of the key material, forwards (also the file name) */
+	uint64_t key_rev; /* ... backwards: a collision would have to happen in both */
+	uint64_t key_len; /* ... and its length */
+};
+
+struct cache_key {
+	uint64_t fwd, rev, len;
 };
 
 struct shim_seccomp_filter {
@@ -303,21 +309,39 @@ static uint64_t fnv1a64(uint64_t h, const void *data, size_t len)
  * config.json gives the same bytes), the compiler's version, the kernel
  * and machine (libseccomp resolves syscall numbers for the native arch),
  * and our version (compile choices may change between releases). */
-static uint64_t cache_key(json_object *seccomp)
+static uint64_t fnv1a64_rev(uint64_t h, const void *data, size_t len)
+{
+	const unsigned char *p = data;
+
+	while (len--) {
+		h ^= p[len];
+		h *= UINT64_C(0x100000001b3);
+	}
+	return h;
+}
+
+static struct cache_key cache_key(json_object *seccomp)
 {
 	const struct scmp_version *v = seccomp_version();
 	const char *profile = json_object_to_json_string_ext(seccomp, JSON_C_TO_STRING_PLAIN);
+	size_t plen = strlen(profile);
 	struct utsname u;
 	char buf[512];
-	uint64_t h = UINT64_C(0xcbf29ce484222325);
-	int n;
+	struct cache_key k = {.fwd = UINT64_C(0xcbf29ce484222325),
+			      .rev = UINT64_C(0xcbf29ce484222325)};
+	size_t n;
 
 	if (uname(&u) < 0)
 		memset(&u, 0, sizeof(u));
-	n = snprintf(buf, sizeof(buf), "stoke-seccomp/%u|%s|%u.%u.%u|%s|%s|", CACHE_VERSION,
-		     STOKE_VERSION, v->major, v->minor, v->micro, u.release, u.machine);
-	h = fnv1a64(h, buf, (size_t) n < sizeof(buf) ? (size_t) n : sizeof(buf) - 1);
-	return fnv1a64(h, profile, strlen(profile));
+	n = (size_t) snprintf(buf, sizeof(buf), "stoke-seccomp/%u|%s|%u.%u.%u|%s|%s|",
+			      CACHE_VERSION, STOKE_VERSION, v->major, v->minor, v->micro, u.release,
+			      u.machine);
+	if (n >= sizeof(buf))
+		n = sizeof(buf) - 1;
+	k.fwd = fnv1a64(fnv1a64(k.fwd, buf, n), profile, plen);
+	k.rev = fnv1a64_rev(fnv1a64_rev(k.rev, profile, plen), buf, n);
+	k.len = n + plen;
+	return k;
 }
 
 static uint32_t action_value(json_object *o, const char *action_key, const char *errno_key)
@@ -495,7 +519,8 @@ static int cache_name(uint64_t key, char *buf, size_t len)
 	return n < 0 || (size_t) n >= len ? -ENAMETOOLONG : 0;
 }
 
-static int cache_read(const char *dir, uint64_t key, struct sock_filter **ret_insns, size_t *ret_n)
+static int cache_read(const char *dir, struct cache_key key, struct sock_filter **ret_insns,
+		      size_t *ret_n)
 {
 	_cleanup_close_ int dfd = -EBADF;
 	_cleanup_free_ char *buf = NULL;
@@ -505,7 +530,7 @@ static int cache_read(const char *dir, uint64_t key, struct sock_filter **ret_in
 	size_t len;
 	int r;
 
-	r = cache_name(key, name, sizeof(name));
+	r = cache_name(key.fwd, name, sizeof(name));
 	if (r < 0)
 		return r;
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -519,8 +544,8 @@ static int cache_read(const char *dir, uint64_t key, struct sock_filter **ret_in
 		return -EBADMSG;
 	memcpy(&h, buf, sizeof(h));
 	if (memcmp(h.magic, CACHE_MAGIC, sizeof(h.magic)) != 0 || h.version != CACHE_VERSION ||
-	    h.key != key || h.n_insns == 0 || h.n_insns > MAX_INSNS ||
-	    len != sizeof(h) + h.n_insns * sizeof(struct sock_filter))
+	    h.key != key.fwd || h.key_rev != key.rev || h.key_len != key.len || h.n_insns == 0 ||
+	    h.n_insns > MAX_INSNS || len != sizeof(h) + h.n_insns * sizeof(struct sock_filter))
 		return -EBADMSG;
 	insns = malloc(h.n_insns * sizeof(struct sock_filter));
 	if (!insns)
@@ -531,11 +556,16 @@ static int cache_read(const char *dir, uint64_t key, struct sock_filter **ret_in
 	return 0;
 }
 
-static int cache_write(const char *dir, uint64_t key, const struct sock_filter *insns, size_t n)
+static int cache_write(const char *dir, struct cache_key key, const struct sock_filter *insns,
+		       size_t n)
 {
 	_cleanup_close_ int dfd = -EBADF;
 	_cleanup_free_ char *buf = NULL;
-	struct cache_header h = {.version = CACHE_VERSION, .n_insns = (uint32_t) n, .key = key};
+	struct cache_header h = {.version = CACHE_VERSION,
+				 .n_insns = (uint32_t) n,
+				 .key = key.fwd,
+				 .key_rev = key.rev,
+				 .key_len = key.len};
 	size_t len = sizeof(h) + n * sizeof(struct sock_filter);
 	char name[32];
 	int r;
@@ -543,7 +573,7 @@ static int cache_write(const char *dir, uint64_t key, const struct sock_filter *
 	r = cs_mkdir_p(dir, 0700);
 	if (r < 0)
 		return r;
-	r = cache_name(key, name, sizeof(name));
+	r = cache_name(key.fwd, name, sizeof(name));
 	if (r < 0)
 		return r;
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -609,7 +639,7 @@ int shim_seccomp_prepare(json_object *seccomp, const char *cache_dir,
 			 struct shim_seccomp_filter **ret)
 {
 	struct shim_seccomp_filter *f;
-	uint64_t key = 0;
+	struct cache_key key = {0};
 	int r;
 
 	if (!seccomp || !json_object_is_type(seccomp, json_type_object))
