@@ -539,7 +539,7 @@ static void enable_controllers(const struct cg_hier *h)
 }
 
 /* mkdir -p, counting the levels created; v1 cpuset levels get cpus/mems. */
-static int make_dirs(struct cg_hier *h)
+static int make_dirs_once(struct cg_hier *h)
 {
 	size_t mlen = strlen(h->mount);
 	_cleanup_free_ char *path = strdup(h->dir);
@@ -573,6 +573,21 @@ static int make_dirs(struct cg_hier *h)
 	if (h->version == 2)
 		enable_controllers(h);
 	return 0;
+}
+
+/* A shared parent (the default "stoke") is removed by the last container
+ * that leaves it; one being created at that moment finds it gone (ENOENT)
+ * and starts again. Only levels that existed vanish, never ours, so the
+ * count restarts from zero. */
+static int make_dirs(struct cg_hier *h)
+{
+	int r = -ENOENT;
+
+	for (int attempt = 0; attempt < 5 && r == -ENOENT; attempt++) {
+		h->created = 0;
+		r = make_dirs_once(h);
+	}
+	return r;
 }
 
 /* Sub-cgroups the container made itself (systemd inside, nested runtimes):

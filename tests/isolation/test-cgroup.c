@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdint.h>
 #include <glob.h>
 #include <sched.h>
 #include <sys/mman.h>
@@ -695,6 +696,41 @@ static void test_default_path_and_destroy_parents(void)
 	ASSERT_TRUE(strstr(shim_cgroup_last_error(), "linux.cgroupsPath") != NULL);
 }
 
+/* Containers created and deleted at the same time share the default
+ * "stoke" parent: whoever leaves it empty removes it, and nobody's create
+ * may fail because of that. */
+static void churn(void *arg)
+{
+	int worker = (int) (intptr_t) arg;
+	char id[64];
+
+	for (int i = 0; i < 25; i++) {
+		struct shim_cgroup *cg = NULL;
+		snprintf(id, sizeof(id), "stoke-test-churn-%d-%d-%d", (int) getppid(), worker, i);
+		if (shim_cgroup_create(NULL, id, NULL, &cg) < 0) {
+			fprintf(stderr, "worker %d: %s\n", worker, shim_cgroup_last_error());
+			_exit(1);
+		}
+		if (shim_cgroup_destroy(cg) < 0)
+			_exit(2);
+		shim_cgroup_free(cg);
+	}
+	_exit(0);
+}
+
+static void test_concurrent_default_parent(void)
+{
+	pid_t pids[4];
+
+	for (int w = 0; w < 4; w++)
+		pids[w] = spawn(churn, (void *) (intptr_t) w);
+	for (int w = 0; w < 4; w++) {
+		int status = reap(pids[w]);
+		ASSERT_TRUE(WIFEXITED(status));
+		ASSERT_EQ(WEXITSTATUS(status), 0);
+	}
+}
+
 static void on_alarm(int sig)
 {
 	(void) sig;
@@ -736,5 +772,6 @@ int main(int argc, char **argv)
 	RUN_TEST(test_hugetlb_and_unified);
 	RUN_TEST(test_failed_create_leaves_nothing);
 	RUN_TEST(test_default_path_and_destroy_parents);
+	RUN_TEST(test_concurrent_default_parent);
 	return T_PASS;
 }
