@@ -62,6 +62,12 @@ struct shim_seccomp_filter {
 };
 
 static unsigned compile_count;
+static char last_error[256];
+
+const char *shim_seccomp_last_error(void)
+{
+	return last_error;
+}
 
 /* ---------------------------------------------------------------- validation */
 
@@ -394,11 +400,12 @@ static struct scmp_arg_cmp arg_cmp(json_object *arg)
 	return c;
 }
 
-static int add_syscall_rules(scmp_filter_ctx ctx, uint32_t def_action, json_object *sc)
+static int add_syscall_rules(scmp_filter_ctx ctx, uint32_t def_action, json_object *sc, size_t idx)
 {
 	json_object *names, *args = NULL;
 	uint32_t action = action_value(sc, "action", "errnoRet");
 	struct scmp_arg_cmp cmps[6];
+	const char *name = NULL;
 	size_t n_args = 0;
 	bool separate;
 	int r;
@@ -419,8 +426,10 @@ static int add_syscall_rules(scmp_filter_ctx ctx, uint32_t def_action, json_obje
 		cmps[i] = arg_cmp(json_object_array_get_idx(args, i));
 
 	for (size_t i = 0; i < json_object_array_length(names); i++) {
-		const char *name = json_object_get_string(json_object_array_get_idx(names, i));
-		int nr = seccomp_syscall_resolve_name(name);
+		int nr;
+
+		name = json_object_get_string(json_object_array_get_idx(names, i));
+		nr = seccomp_syscall_resolve_name(name);
 
 		/* Unknown to this libseccomp (or this arch): skipped, as runc does. */
 		if (nr == __NR_SCMP_ERROR)
@@ -429,7 +438,7 @@ static int add_syscall_rules(scmp_filter_ctx ctx, uint32_t def_action, json_obje
 			r = seccomp_rule_add_array(ctx, action, nr, (unsigned) n_args,
 						   n_args ? cmps : NULL);
 			if (r < 0)
-				return r;
+				goto refused;
 			continue;
 		}
 		/* Several conditions on one argument cannot be ANDed by
@@ -438,10 +447,15 @@ static int add_syscall_rules(scmp_filter_ctx ctx, uint32_t def_action, json_obje
 			struct scmp_arg_cmp c = arg_cmp(json_object_array_get_idx(args, a));
 			r = seccomp_rule_add_array(ctx, action, nr, 1, &c);
 			if (r < 0)
-				return r;
+				goto refused;
 		}
 	}
 	return 0;
+refused:
+	snprintf(last_error, sizeof(last_error),
+		 "linux.seccomp.syscalls[%zu]: libseccomp refused the rule for \"%s\": %s", idx,
+		 name, strerror(-r));
+	return r;
 }
 
 static void seccomp_releasep(scmp_filter_ctx *ctx)
@@ -465,8 +479,11 @@ static int compile(json_object *seccomp, struct sock_filter **ret_insns, size_t 
 	compile_count++;
 	def_action = action_value(seccomp, "defaultAction", "defaultErrnoRet");
 	ctx = seccomp_init(def_action);
-	if (!ctx)
+	if (!ctx) {
+		snprintf(last_error, sizeof(last_error),
+			 "linux.seccomp.defaultAction: libseccomp refused it");
 		return -EINVAL;
+	}
 	if (json_object_object_get_ex(seccomp, "architectures", &v) &&
 	    json_object_is_type(v, json_type_array)) {
 		for (size_t i = 0; i < json_object_array_length(v); i++) {
@@ -474,14 +491,19 @@ static int compile(json_object *seccomp, struct sock_filter **ret_insns, size_t 
 				shim_seccomp_archs, shim_seccomp_archs_count,
 				json_object_get_string(json_object_array_get_idx(v, i)));
 			r = seccomp_arch_add(ctx, (uint32_t) a->value);
-			if (r < 0 && r != -EEXIST)
+			if (r < 0 && r != -EEXIST) {
+				snprintf(last_error, sizeof(last_error),
+					 "linux.seccomp.architectures[%zu]: libseccomp cannot add "
+					 "%s: %s",
+					 i, a->name, strerror(-r));
 				return r;
+			}
 		}
 	}
 	if (json_object_object_get_ex(seccomp, "syscalls", &v) &&
 	    json_object_is_type(v, json_type_array)) {
 		for (size_t i = 0; i < json_object_array_length(v); i++) {
-			r = add_syscall_rules(ctx, def_action, json_object_array_get_idx(v, i));
+			r = add_syscall_rules(ctx, def_action, json_object_array_get_idx(v, i), i);
 			if (r < 0)
 				return r;
 		}
@@ -491,8 +513,12 @@ static int compile(json_object *seccomp, struct sock_filter **ret_insns, size_t 
 	if (fd < 0)
 		return -errno;
 	r = seccomp_export_bpf(ctx, fd);
-	if (r < 0)
+	if (r < 0) {
+		snprintf(last_error, sizeof(last_error),
+			 "linux.seccomp: libseccomp could not generate the program: %s",
+			 strerror(-r));
 		return r;
+	}
 	if (fstat(fd, &st) < 0)
 		return -errno;
 	if (st.st_size == 0 || st.st_size % sizeof(struct sock_filter) != 0 ||
@@ -642,11 +668,12 @@ int shim_seccomp_prepare(json_object *seccomp, const char *cache_dir,
 	struct cache_key key = {0};
 	int r;
 
+	last_error[0] = '\0';
 	if (!seccomp || !json_object_is_type(seccomp, json_type_object))
 		return -EINVAL;
 	/* prepare relies on a validated profile; validate again cheaply so a
 	 * caller mistake is an error and not a NULL dereference. */
-	r = shim_seccomp_validate(seccomp, NULL, 0);
+	r = shim_seccomp_validate(seccomp, last_error, sizeof(last_error));
 	if (r < 0)
 		return r;
 

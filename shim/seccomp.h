@@ -51,6 +51,12 @@ int shim_seccomp_validate(json_object *seccomp, char *err, size_t errlen);
 int shim_seccomp_prepare(json_object *seccomp, const char *cache_dir,
 			 struct shim_seccomp_filter **ret);
 
+/*! shim_seccomp_last_error() :
+ *  Why the last shim_seccomp_prepare() failed, naming the field
+ *  ("linux.seccomp.syscalls[4]: libseccomp refused the rule for \"open\": ..."),
+ *  or "". Process-global static buffer, overwritten by the next prepare. */
+const char *shim_seccomp_last_error(void);
+
 /*! shim_seccomp_install() :
  *  In the container's process, after clone and before exec: install the
  *  filter with seccomp(SECCOMP_SET_MODE_FILTER) and the profile's flags

@@ -126,6 +126,8 @@ static void test_validate_errors(void)
 	struct shim_seccomp_filter *f = NULL;
 	ASSERT_ERR(shim_seccomp_prepare(o, NULL, &f), -EINVAL);
 	ASSERT_TRUE(f == NULL);
+	ASSERT_TRUE(strstr(shim_seccomp_last_error(), "linux.seccomp.defaultAction") != NULL);
+
 	json_object_put(o);
 }
 
