@@ -272,7 +272,10 @@ static int parse_tensor_info(struct gr *g, uint32_t file, struct ldr_tensor *t,
 static int by_offset(const void *a, const void *b)
 {
 	const struct ldr_tensor *x = a, *y = b;
-	return x->offset < y->offset ? -1 : x->offset > y->offset;
+	/* Ties by size: an empty tensor sorts before one starting where it is. */
+	if (x->offset != y->offset)
+		return x->offset < y->offset ? -1 : 1;
+	return x->size < y->size ? -1 : x->size > y->size;
 }
 
 int ldr_gguf_parse(const void *buf, size_t len, const char *fname, uint32_t file,
@@ -345,7 +348,8 @@ int ldr_gguf_parse(const void *buf, size_t len, const char *fname, uint32_t file
 			goto fail;
 		}
 	}
-	qsort(l.v, l.n, sizeof(*l.v), by_offset);
+	if (l.n > 1)
+		qsort(l.v, l.n, sizeof(*l.v), by_offset);
 	for (size_t i = 1; i < l.n; i++)
 		if (l.v[i].offset < l.v[i - 1].offset + l.v[i - 1].size) {
 			r = ldr_errf(err, errlen, -EBADMSG,

@@ -225,7 +225,8 @@ int ldr_model_open(const char *const *paths, size_t n_paths, struct ldr_model **
 		r = has_suffix(paths[i], ".json") ? open_index(m, paths[i], err, errlen)
 						  : open_weights_file(m, paths[i], err, errlen);
 	if (r >= 0) {
-		qsort(m->tensors.v, m->tensors.n, sizeof(*m->tensors.v), by_name);
+		if (m->tensors.n > 1)
+			qsort(m->tensors.v, m->tensors.n, sizeof(*m->tensors.v), by_name);
 		for (size_t i = 1; i < m->tensors.n && r >= 0; i++)
 			if (strcmp(m->tensors.v[i].name, m->tensors.v[i - 1].name) == 0)
 				r = ldr_errf(err, errlen, -EBADMSG,

@@ -509,7 +509,8 @@ static int by_begin(const void *a, const void *b)
 static int check_layout(struct jp *j, struct ldr_tensor *v, size_t n, uint64_t data_start,
 			uint64_t file_size)
 {
-	qsort(v, n, sizeof(*v), by_begin);
+	if (n > 1)
+		qsort(v, n, sizeof(*v), by_begin);
 	uint64_t pos = data_start;
 	for (size_t i = 0; i < n; i++) {
 		if (v[i].offset != pos)

@@ -51,7 +51,8 @@ static int by_name(const void *a, const void *b)
 
 int ldr_check_unique_names(struct ldr_tensor_list *l, const char *fname, char *err, size_t errlen)
 {
-	qsort(l->v, l->n, sizeof(*l->v), by_name);
+	if (l->n > 1)
+		qsort(l->v, l->n, sizeof(*l->v), by_name);
 	for (size_t i = 1; i < l->n; i++)
 		if (strcmp(l->v[i].name, l->v[i - 1].name) == 0)
 			return ldr_errf(err, errlen, -EBADMSG, "%s: tensor \"%s\" appears twice",
