@@ -188,22 +188,64 @@ static json_object *bind_destinations_json(const struct shim_config *cfg)
 	return a;
 }
 
-/* The container's stdio as /proc/PID/fd shows it ("pipe:[123]", "/dev/null"). */
-static json_object *descriptors_json(pid_t pid)
+/* How each of the init's stdio fds is re-attached on restore, by CRIU key:
+ * a pipe is "pipe:[INODE]" (CRIU dumps it; restore hands ours in its
+ * place); a file the container cannot reach from its own mounts (the host's
+ * /dev/null, containerd's fifos) is "file[MNT_ID:INODE]", declared external
+ * on dump; anything else is "" (CRIU restores it by itself). */
+static bool mount_in_ns(pid_t pid, unsigned mnt_id)
+{
+	char path[64];
+	_cleanup_free_ char *info = NULL;
+	size_t len = 0;
+	snprintf(path, sizeof(path), "/proc/%d/mountinfo", (int) pid);
+	if (cs_read_file_at(AT_FDCWD, path, 16 << 20, &info, &len) < 0)
+		return true;
+	for (char *save, *l = strtok_r(info, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
+		if ((unsigned) strtoul(l, NULL, 10) == mnt_id)
+			return true;
+	return false;
+}
+
+static void stdio_keys(pid_t pid, char keys[3][64])
+{
+	for (int fd = 0; fd < 3; fd++) {
+		char p[64], target[PATH_MAX], fdinfo[512] = "";
+		struct stat st;
+		keys[fd][0] = '\0';
+		snprintf(p, sizeof(p), "/proc/%d/fd/%d", (int) pid, fd);
+		ssize_t n = readlink(p, target, sizeof(target) - 1);
+		if (n <= 0 || stat(p, &st) < 0)
+			continue;
+		target[n] = '\0';
+		if (strncmp(target, "pipe:[", 6) == 0) {
+			snprintf(keys[fd], 64, "%.60s", target);
+			continue;
+		}
+		if (target[0] != '/')
+			continue; /* sockets, anon inodes: CRIU's business */
+		snprintf(p, sizeof(p), "/proc/%d/fdinfo/%d", (int) pid, fd);
+		_cleanup_close_ int f = open(p, O_RDONLY | O_CLOEXEC);
+		if (f < 0 || read(f, fdinfo, sizeof(fdinfo) - 1) < 0)
+			continue;
+		const char *m = strstr(fdinfo, "mnt_id:");
+		unsigned mnt_id = m ? (unsigned) strtoul(m + 7, NULL, 10) : 0;
+		if (m && !mount_in_ns(pid, mnt_id))
+			snprintf(keys[fd], 64, "file[%x:%llx]", mnt_id,
+				 (unsigned long long) st.st_ino);
+	}
+}
+
+static json_object *descriptors_json(char keys[3][64])
 {
 	json_object *a = json_object_new_array();
-	for (int fd = 0; a && fd < 3; fd++) {
-		char link[64], target[PATH_MAX];
-		snprintf(link, sizeof(link), "/proc/%d/fd/%d", (int) pid, fd);
-		ssize_t n = readlink(link, target, sizeof(target) - 1);
-		target[n > 0 ? n : 0] = '\0';
-		json_object_array_add(a, json_object_new_string(target));
-	}
+	for (int fd = 0; a && fd < 3; fd++)
+		json_object_array_add(a, json_object_new_string(keys[fd]));
 	return a;
 }
 
-static int write_meta(const char *images_dir, const struct shim_config *cfg, pid_t pid, char *err,
-		      size_t errlen)
+static int write_meta(const char *images_dir, const struct shim_config *cfg, char keys[3][64],
+		      char *err, size_t errlen)
 {
 	_cleanup_(json_putp) json_object *m = json_object_new_object();
 	char fp[17];
@@ -222,7 +264,7 @@ static int write_meta(const char *images_dir, const struct shim_config *cfg, pid
 			       json_object_new_string(cfg->has_process ? cfg->process.cwd : ""));
 	json_object_object_add(m, "namespaces", namespaces_json(cfg));
 	json_object_object_add(m, "bind_destinations", bind_destinations_json(cfg));
-	json_object_object_add(m, "descriptors", descriptors_json(pid));
+	json_object_object_add(m, "descriptors", descriptors_json(keys));
 	json_object_object_add(m, "config", json_object_get(cfg->json));
 
 	const char *s = json_object_to_json_string_ext(m, JSON_C_TO_STRING_PLAIN);
@@ -459,7 +501,9 @@ static int do_checkpoint(const struct shim_globals *g, const char *id,
 	_cleanup_free_ char *tmp = NULL, *images = NULL, *work = NULL;
 	struct stoke_cr_stats st = {};
 	char err[512] = "", netext[128];
-	const char *externals[2] = {};
+	const char *externals[5] = {};
+	size_t n_ext = 0;
+	char keys[3][64];
 	int r;
 
 	r = shim_state_load(g->root, id, &s);
@@ -488,7 +532,11 @@ static int do_checkpoint(const struct shim_globals *g, const char *id,
 	if (r < 0)
 		return log_error_errno(r, "checkpoint %s: network namespace: %m", id), 1;
 	if (r > 0)
-		externals[0] = netext;
+		externals[n_ext++] = netext;
+	stdio_keys(s->pid, keys);
+	for (int fd = 0; fd < 3; fd++)
+		if (strncmp(keys[fd], "file[", 5) == 0)
+			externals[n_ext++] = keys[fd];
 
 	/* Images: the given directory, or a temporary one beside the snapshot
 	 * (same file system, removed whatever happens). */
@@ -523,7 +571,7 @@ static int do_checkpoint(const struct shim_globals *g, const char *id,
 		.work_dir = work,
 		.ext_mounts = ext.v,
 		.n_ext_mounts = ext.n,
-		.externals = externals[0] ? externals : NULL,
+		.externals = n_ext ? externals : NULL,
 		.leave_running = a->leave_running,
 		.tcp_established = a->tcp_established,
 		.ext_unix_sk = a->ext_unix_sk,
@@ -533,7 +581,7 @@ static int do_checkpoint(const struct shim_globals *g, const char *id,
 	};
 	r = cs_mkdir_p(images, 0700);
 	if (r >= 0)
-		r = write_meta(images, cfg, s->pid, err, sizeof(err));
+		r = write_meta(images, cfg, keys, err, sizeof(err));
 	if (r < 0) {
 		rm_rf(tmp);
 		return log_error_errno(r, "checkpoint %s: %s: %m", id, err), 1;
@@ -545,11 +593,10 @@ static int do_checkpoint(const struct shim_globals *g, const char *id,
 		log_error_errno(r, "checkpoint %s: %s (%m); the container keeps running", id,
 				stoke_cr_error());
 		/* Keep criu's log for the user when it is in a directory of theirs. */
-		if (tmp && !a->work_path) {
-			char keep[PATH_MAX];
-			snprintf(keep, sizeof(keep), "%s/dump.log", work);
-			log_error("checkpoint %s: criu's log was %s (removed)", id, keep);
-		}
+		if (tmp && !a->work_path)
+			log_error("checkpoint %s: criu's log went with the temporary images; "
+				  "--work-path DIR keeps it",
+				  id);
 		rm_rf(tmp);
 		return 1;
 	}
@@ -718,6 +765,69 @@ struct restore_ctx {
 	pid_t pid;
 };
 
+/* Where this process sits in each of `cg`'s hierarchies (cgroup.procs
+ * paths), so it can go back after running CRIU from inside `cg`. */
+struct cg_origin {
+	char *procs[32];
+	size_t n;
+};
+
+static void cg_origin_done(struct cg_origin *o)
+{
+	for (size_t i = 0; i < o->n; i++)
+		free(o->procs[i]);
+	o->n = 0;
+}
+
+static int cg_origin_get(const struct shim_cgroup *cg, struct cg_origin *o)
+{
+	_cleanup_free_ char *self = NULL;
+	size_t len = 0;
+	int r = cs_read_file_at(AT_FDCWD, "/proc/self/cgroup", 1 << 20, &self, &len);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < shim_cgroup_n_dirs(cg) && o->n < ELEMENTSOF(o->procs); i++) {
+		const char *mnt, *dir;
+		int version;
+		if (shim_cgroup_dir(cg, i, &mnt, &dir, &version) < 0)
+			continue;
+		const char *base = strrchr(mnt, '/');
+		base = base ? base + 1 : mnt;
+		_cleanup_free_ char *copy = strdup(self);
+		if (!copy)
+			return -ENOMEM;
+		for (char *save, *l = strtok_r(copy, "\n", &save); l;
+		     l = strtok_r(NULL, "\n", &save)) {
+			char *c1 = strchr(l, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+			if (!c2)
+				continue;
+			*c2 = '\0';
+			const char *ctrls = c1 + 1, *path = c2 + 1;
+			if (strncmp(ctrls, "name=", 5) == 0)
+				ctrls += 5;
+			bool match = version == 2 ? !*ctrls : strcmp(ctrls, base) == 0;
+			if (!match)
+				continue;
+			if (asprintf(&o->procs[o->n], "%s%s/cgroup.procs", mnt, path) < 0)
+				return -ENOMEM;
+			o->n++;
+			break;
+		}
+	}
+	return 0;
+}
+
+static void cg_origin_return(const struct cg_origin *o)
+{
+	char buf[32];
+	int n = snprintf(buf, sizeof(buf), "%d", (int) getpid());
+	for (size_t i = 0; i < o->n; i++) {
+		_cleanup_close_ int fd = open(o->procs[i], O_WRONLY | O_CLOEXEC);
+		if (fd >= 0)
+			(void) !write(fd, buf, (size_t) n);
+	}
+}
+
 static void restore_ctx_undo(struct restore_ctx *c)
 {
 	if (c->pid > 0) {
@@ -780,8 +890,10 @@ static int stdio_inherit(json_object *meta, struct stoke_cr_inherit_fd *v, size_
 	for (int fd = 0; fd < 3 && (size_t) fd < json_object_array_length(d); fd++) {
 		const char *k = json_object_get_string(json_object_array_get_idx(d, (size_t) fd));
 		struct stat st;
-		if (!k || strncmp(k, "pipe:[", 6) != 0 || fstat(fd, &st) < 0 ||
-		    !S_ISFIFO(st.st_mode))
+		if (!k || !*k || fstat(fd, &st) < 0)
+			continue;
+		/* A pipe is replaced by a pipe only; an external file by whatever we have. */
+		if (strncmp(k, "pipe:[", 6) == 0 && !S_ISFIFO(st.st_mode))
 			continue;
 		snprintf(keys[*n], 64, "%s", k);
 		v[*n] = (struct stoke_cr_inherit_fd){fd, keys[*n]};
@@ -976,13 +1088,34 @@ static int do_restore(const struct restore_args *a, const struct shim_config *cf
 		.ext_unix_sk = a->ext_unix_sk,
 		.shell_job = a->shell_job,
 		.file_locks = a->file_locks,
-		.cgroup_mode = a->cg_mode,
-		.cgroup_root = shim_cgroup_path(c.cg),
+		.cgroup_mode = a->cg_mode ? a->cg_mode : STOKE_CR_CG_IGNORE,
+		.cgroup_root = a->cg_mode ? shim_cgroup_path(c.cg) : NULL,
+		/* The new network namespace has nothing to protect unless TCP
+		 * connections come back; locking it costs ~0.3 s of iptables. */
+		.skip_network_lock = !a->tcp_established,
 		.leave_stopped = a->on_create,
 	};
-	r = stoke_cr_restore(&o, &t->cr);
+	/* As runc: CRIU runs inside the new cgroup, so the restored tree is
+	 * born there and its memory is charged to it from the first page.
+	 * With the default mode CRIU then leaves cgroups alone; an explicit
+	 * --manage-cgroups-mode hands them to CRIU (under the new cgroup). */
+	struct cg_origin origin = {};
+	r = cg_origin_get(c.cg, &origin);
+	if (r >= 0)
+		r = shim_cgroup_enter(c.cg, getpid());
 	if (r < 0) {
-		fail(r, err, errlen, "%s", stoke_cr_error());
+		cg_origin_done(&origin);
+		fail(r, err, errlen, "enter the cgroup %s", shim_cgroup_path(c.cg));
+		goto undo;
+	}
+	r = stoke_cr_restore(&o, &t->cr);
+	cg_origin_return(&origin);
+	cg_origin_done(&origin);
+	if (r < 0) {
+		fail(r, err, errlen, "%s%s", stoke_cr_error(),
+		     a->snapshot && !a->work_path
+			     ? " (removed with the unpacked images; --work-path DIR keeps it)"
+			     : "");
 		goto undo;
 	}
 	c.pid = r;

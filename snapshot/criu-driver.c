@@ -81,8 +81,11 @@ static void remember_criu_failure(const char *what, const char *work_dir, const 
 
 	snprintf(path, sizeof(path), "%s/%s", work_dir, log_name);
 	if (cs_read_file_at(AT_FDCWD, path, 16 << 20, &log, &len) >= 0) {
-		for (char *line = strtok(log, "\n"); line; line = strtok(NULL, "\n"))
-			if (strstr(line, "Error (") || strstr(line, "Error:"))
+		/* The first error is the cause; later ones say "Dumping FAILED".
+		 * The rlimit complaint is noise criu prints on every run here. */
+		for (char *line = strtok(log, "\n"); line && !last; line = strtok(NULL, "\n"))
+			if ((strstr(line, "Error (") || strstr(line, "Error:")) &&
+			    !strstr(line, "rlimit:"))
 				last = line;
 	}
 	cr_set_error("criu %s failed (%d)%s%s; see %s", what, r, last ? ": " : "", last ? last : "",
@@ -127,6 +130,8 @@ static int set_common(criu_opts *c, const struct stoke_cr_options *o, int images
 	criu_local_set_ext_unix_sk(c, o->ext_unix_sk);
 	criu_local_set_shell_job(c, o->shell_job);
 	criu_local_set_file_locks(c, o->file_locks);
+	if (o->skip_network_lock)
+		criu_local_set_network_lock(c, CRIU_NETWORK_LOCK_SKIP);
 	criu_local_set_manage_cgroups(c, true);
 	criu_local_set_manage_cgroups_mode(c, cg_mode(o->cgroup_mode));
 	if (o->timeout_s)
@@ -269,8 +274,6 @@ int stoke_criu_dump(pid_t pid, const struct stoke_cr_options *o)
 		return criu_result(r);
 	criu_local_set_pid(c, pid);
 	criu_local_set_leave_running(c, o->leave_running);
-	if (o->skip_network_lock)
-		criu_local_set_network_lock(c, CRIU_NETWORK_LOCK_SKIP);
 	if (o->freeze_cgroup) {
 		r = criu_local_set_freeze_cgroup(c, o->freeze_cgroup);
 		if (r < 0)

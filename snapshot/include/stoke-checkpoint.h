@@ -83,7 +83,7 @@ struct stoke_cr_options {
 	bool ext_unix_sk;	/* external unix sockets */
 	bool shell_job;		/* tree attached to a session/terminal outside it */
 	bool file_locks;	/* file locks */
-	bool skip_network_lock; /* dump: do not lock the network namespace */
+	bool skip_network_lock; /* do not lock the network namespace (iptables) */
 	enum stoke_cr_cgroup_mode cgroup_mode;
 	const char *cgroup_root;   /* restore: put the tree's cgroups under this path (cg root) */
 	const char *freeze_cgroup; /* dump: freeze the tree with this cgroup's freezer */
