@@ -335,10 +335,18 @@ static int validate_resources(json_object *res, char *err, size_t errlen)
 	if (r < 0)
 		return r;
 	if ((o = get(res, "memory"))) {
+		int64_t limit, swap;
 		r = check_object(o, "linux.resources.memory", memory_fields,
 				 ELEMENTSOF(memory_fields), err, errlen);
 		if (r < 0)
 			return r;
+		/* OCI swap is memory+swap: never below the memory limit. */
+		if ((v = get(o, "limit")) && (limit = json_object_get_int64(v)) > 0 &&
+		    (v = get(o, "swap")) && (swap = json_object_get_int64(v)) > 0 && swap < limit)
+			return verr(err, errlen, -EINVAL,
+				    "linux.resources.memory.swap: %" PRId64
+				    " (memory+swap) is below linux.resources.memory.limit %" PRId64,
+				    swap, limit);
 	}
 	if ((o = get(res, "cpu"))) {
 		r = check_object(o, "linux.resources.cpu", cpu_fields, ELEMENTSOF(cpu_fields), err,
@@ -748,7 +756,8 @@ static int memory_v2(struct cg_hier *h, json_object *m)
 					    swap, limit);
 		else
 			sw = swap - limit;
-		if (sw != 0 || swap == 0) {
+		/* swap == limit: no swap at all, "0" (runc). Unset: leave it. */
+		if (sw != 0 || swap > 0) {
 			if (cg_has_file(h, "memory.swap.max"))
 				r = write_limit(h, "memory.swap.max", sw,
 						"linux.resources.memory.swap");

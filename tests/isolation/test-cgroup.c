@@ -507,6 +507,10 @@ static void test_oom_count(void)
 	/* swap == limit: no swap, so the OOM killer must act. */
 	struct shim_cgroup *cg =
 		create("oom", "{\"memory\":{\"limit\":16777216,\"swap\":16777216}}");
+	if (!v2_for(cg, "memory"))
+		ASSERT_STREQ(read_cg(cg, "memory", "memory.memsw.limit_in_bytes"), "16777216");
+	else if (cg_has_file(cg_hier_for(cg, "memory"), "memory.swap.max"))
+		ASSERT_STREQ(read_cg(cg, "memory", "memory.swap.max"), "0");
 	uint64_t before = 0, after = 0;
 	int r = shim_cgroup_oom_kill_count(cg, &before);
 	if (r == -EOPNOTSUPP) {
@@ -590,6 +594,8 @@ static void test_validate(void)
 		       "linux.resources.memory.swappiness: 150 is out of range 0-100");
 	expect_invalid("{\"resources\":{\"memory\":{\"limit\":\"1G\"}}}", -EINVAL,
 		       "linux.resources.memory.limit: must be an integer");
+	expect_invalid("{\"resources\":{\"memory\":{\"limit\":4096000,\"swap\":4096}}}", -EINVAL,
+		       "linux.resources.memory.swap: 4096 (memory+swap) is below");
 	expect_invalid("{\"resources\":{\"memory\":{\"limt\":1}}}", -EINVAL,
 		       "linux.resources.memory.limt: unknown key");
 	expect_invalid("{\"resources\":{\"cpu\":{\"cpus\":\"0-x\"}}}", -EINVAL,
