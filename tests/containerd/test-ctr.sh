@@ -38,6 +38,9 @@ rc=$?
 set -e
 [ "$rc" -eq 5 ] || fail "exec exit code $rc, want 5 (output: $out)"
 grep -qx "from-exec" <<<"$out" || fail "exec output: $out"
+out=$(script -q -c "ctr --address $T/containerd.sock --namespace $NS task exec -t --exec-id e-tty \
+	t-d sh -c 'tty; echo exec-tty-ok'" /dev/null </dev/null 2>&1 | tr -d '\r')
+grep -q "/dev/pts/" <<<"$out" && grep -q "exec-tty-ok" <<<"$out" || fail "exec -t output: $out"
 out=$(c task ps t-d)
 [ "$(tail -n +2 <<<"$out" | wc -l)" -ge 1 ] || fail "task ps listed no pids: $out"
 init_pid=$(c task ls | awk '$1 == "t-d" { print $2 }')
@@ -92,6 +95,30 @@ set -e
 out=$(crun_ --rm --read-only "$IMAGE" t-ro2 sh -c 'touch /tmp/x 2>&1 || echo cannot; cat /etc/hostname')
 grep -q "stoke-test" <<<"$out" || fail "read-only rootfs unreadable: $out"
 
+echo "# stdin, closed by CloseIO at its end"
+# ctr sends CloseIO only for an EOF read after its NewTask returned (a ctr
+# race, the same with containerd's runc shim): feed stdin a little later.
+out=$( (sleep 0.5; printf 'line1\nline2\n') | timeout -s KILL 30 ctr --address "$T/containerd.sock" \
+	--namespace "$NS" run --runtime "$RUNTIME" --runtime-config-path "$T/shim.toml" --rm "$IMAGE" \
+	t-in sh -c 'cat; echo stdin-done')
+[ "$out" = "$(printf 'line1\nline2\nstdin-done')" ] || fail "stdin round trip: $out"
+
+echo "# binary:// logger"
+cat >"$T/logger.sh" <<LOGGER
+#!/bin/sh
+echo "\$@ \$CONTAINER_ID \$CONTAINER_NAMESPACE" >"$T/logger.args"
+exec 5>&-
+/bin/cat <&3 >"$T/logger.out" &
+/bin/cat <&4 >"$T/logger.err" &
+wait
+LOGGER
+chmod +x "$T/logger.sh"
+crun_ --rm --log-uri "binary://$T/logger.sh?level=debug" "$IMAGE" t-bin sh -c 'echo bin-out; echo bin-err >&2'
+for _ in $(seq 1 100); do grep -q bin-out "$T/logger.out" 2>/dev/null && break; sleep 0.05; done
+grep -q "bin-out" "$T/logger.out" || fail "binary:// logger got no stdout"
+grep -q "bin-err" "$T/logger.err" || fail "binary:// logger got no stderr"
+grep -q "^level debug t-bin $NS" "$T/logger.args" || fail "binary:// logger args: $(cat "$T/logger.args")"
+
 echo "# file:// log"
 crun_ --rm --log-uri "file://$T/logs/t-file.log" "$IMAGE" t-file sh -c 'echo to-file; echo err-to-file >&2' >/dev/null
 grep -q "to-file" "$T/logs/t-file.log" || fail "file:// log has no stdout: $(cat "$T/logs/t-file.log")"
@@ -102,7 +129,7 @@ sleep 0.2
 kill "$EVENTS_PID" 2>/dev/null || true
 wait "$EVENTS_PID" 2>/dev/null || true
 topics=$(grep '"container_id":"t-d"' "$T/events.log" | awk '$6 ~ /^\/tasks\// {print $6}' | tr '\n' ' ')
-want="/tasks/create /tasks/start /tasks/exec-added /tasks/exec-started /tasks/exit /tasks/paused /tasks/resumed /tasks/exit /tasks/delete "
+want="/tasks/create /tasks/start /tasks/exec-added /tasks/exec-started /tasks/exit /tasks/exec-added /tasks/exec-started /tasks/exit /tasks/paused /tasks/resumed /tasks/exit /tasks/delete "
 [ "$topics" = "$want" ] || fail "events for t-d: got '$topics', want '$want'"
 grep ' /tasks/oom ' "$T/events.log" | grep -q '"container_id":"t-oom"' || fail "no /tasks/oom event for t-oom"
 echo ok
