@@ -28,6 +28,9 @@
 #ifndef SECCOMP_FILTER_FLAG_NEW_LISTENER
 #define SECCOMP_FILTER_FLAG_NEW_LISTENER (1UL << 3)
 #endif
+#ifndef SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
+#define SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (1UL << 5)
+#endif
 #ifndef SECCOMP_FILTER_FLAG_TSYNC_ESRCH
 #define SECCOMP_FILTER_FLAG_TSYNC_ESRCH (1UL << 4)
 #endif
@@ -750,6 +753,17 @@ const char *shim_seccomp_listener_path(const struct shim_seccomp_filter *f)
 size_t shim_seccomp_filter_size(const struct shim_seccomp_filter *f)
 {
 	return f ? f->n_insns : 0;
+}
+
+bool shim_seccomp_flag_supported(uint64_t flag)
+{
+	unsigned long flags = (unsigned long) flag;
+
+	/* The kernel checks the flags before it reads the program: a known
+	 * flag with no program is EFAULT, an unknown one EINVAL. */
+	if (flags & SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV)
+		flags |= SECCOMP_FILTER_FLAG_NEW_LISTENER;
+	return syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, NULL) < 0 && errno == EFAULT;
 }
 
 unsigned shim_seccomp_compile_count(void)

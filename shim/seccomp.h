@@ -89,6 +89,12 @@ int shim_seccomp_send_listener(const struct shim_seccomp_filter *f, int listener
 /*! shim_seccomp_filter_size() : number of BPF instructions (for logs and tests). */
 size_t shim_seccomp_filter_size(const struct shim_seccomp_filter *f);
 
+/*! shim_seccomp_flag_supported() :
+ *  Whether the running kernel accepts SECCOMP_FILTER_FLAG_* `flag` (a value
+ *  from shim_seccomp_flags[]), for `stoke features` "supportedFlags".
+ *  Probes seccomp(2) without installing anything. */
+bool shim_seccomp_flag_supported(uint64_t flag);
+
 /*! shim_seccomp_compile_count() :
  *  How many times this process ran the libseccomp compiler (tests use it to
  *  see that a cached profile is not compiled again). */

@@ -23,6 +23,7 @@
 #include "cleanup.h"
 #include "fd-util.h"
 #include "seccomp.h"
+#include "seccomp-names.h"
 
 #include <sys/stat.h>
 
@@ -435,6 +436,18 @@ static void test_notify_listener(void)
 	shim_seccomp_filter_free(f);
 }
 
+static void test_flag_probe(void)
+{
+	/* TSYNC and LOG are as old as seccomp filters on any kernel we run on. */
+	ASSERT_TRUE(shim_seccomp_flag_supported(SECCOMP_FILTER_FLAG_TSYNC));
+	ASSERT_TRUE(shim_seccomp_flag_supported(SECCOMP_FILTER_FLAG_LOG));
+	ASSERT_FALSE(shim_seccomp_flag_supported(1ULL << 30));
+	for (size_t i = 0; i < shim_seccomp_flags_count; i++)
+		printf("# %s: %s\n", shim_seccomp_flags[i].name,
+		       shim_seccomp_flag_supported(shim_seccomp_flags[i].value) ? "supported"
+										: "not supported");
+}
+
 static void test_send_listener_errors(void)
 {
 	char profile[512];
@@ -465,5 +478,6 @@ int main(void)
 	RUN_TEST(test_cache);
 	RUN_TEST(test_notify_listener);
 	RUN_TEST(test_send_listener_errors);
+	RUN_TEST(test_flag_probe);
 	return T_PASS;
 }
