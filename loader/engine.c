@@ -352,6 +352,20 @@ static int run_uring(struct worker *w)
 			struct chunk *c = take_chunk(p, &idx);
 			if (!c)
 				break;
+			if (!c->direct) {
+				/* Cached data is a memory copy: do it here. Through the
+				 * ring it would be punted to io-wq threads whenever the
+				 * destination pages still need faulting in, and those
+				 * threads only contend with us for the same CPUs. */
+				uint8_t *dst = p->staged ? w->slot_mem + (size_t) slot * p->req
+							 : host_dst(p, c);
+				r = read_chunk_sync(p, w, c, dst);
+				if (r >= 0 && p->staged)
+					r = deliver_staged(p, w, c, (unsigned) slot);
+				if (r < 0)
+					break;
+				continue;
+			}
 			struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
 			if (!sqe) { /* cannot happen: entries == qd */
 				r = plan_fail(p, -EBUSY, "io_uring submission queue full");

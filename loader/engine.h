@@ -12,8 +12,8 @@
 #include "model.h"
 
 /* Defaults chosen by measurement (see loader/README.md). */
-#define LDR_DEFAULT_REQUEST_SIZE (4u << 20)
-#define LDR_DEFAULT_QUEUE_DEPTH	 8
+#define LDR_DEFAULT_REQUEST_SIZE (2u << 20)
+#define LDR_DEFAULT_QUEUE_DEPTH	 16
 #define LDR_DEFAULT_WORKERS_MAX	 4
 #define LDR_ALIGN		 4096
 #define LDR_MAX_GPUS_PUBLIC	 16 /* = LDR_MAX_GPUS in cuda-dl.h */
