@@ -511,7 +511,7 @@ static int cmd_run(int argc, char **argv, const struct shim_globals *g)
 					   err, sizeof(err));
 			json_object_put(st);
 			if (r < 0)
-				log_error("container \"%s\": %s", id, err);
+				log_warning("container \"%s\": %s", id, err);
 		}
 	}
 	if (a.detach)
@@ -524,6 +524,8 @@ static int cmd_run(int argc, char **argv, const struct shim_globals *g)
 			return status;
 		if (shim_container_destroy(g->root, s, err, sizeof(err)) < 0)
 			log_error("container \"%s\": delete: %s", id, err);
+		else if (*err)
+			log_warning("container \"%s\": %s", id, err);
 	}
 	return status;
 }
@@ -565,6 +567,8 @@ static int cmd_start(int argc, char **argv, const struct shim_globals *g)
 	int r = shim_container_start(g->root, s, err, sizeof(err));
 	if (r < 0)
 		return log_error("container \"%s\": start failed: %s", id, err), 1;
+	if (*err)
+		log_warning("container \"%s\": %s", id, err);
 	return 0;
 }
 
@@ -666,6 +670,8 @@ static int cmd_delete(int argc, char **argv, const struct shim_globals *g)
 	r = shim_container_destroy(g->root, s, err, sizeof(err));
 	if (r < 0)
 		return log_error("container \"%s\": delete: %s", id, err), 1;
+	if (*err)
+		log_warning("container \"%s\": %s", id, err);
 	return 0;
 }
 

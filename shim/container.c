@@ -760,6 +760,8 @@ int shim_container_start(const char *root, struct shim_state *s, char *err, size
 	enum shim_status st = shim_state_status(root, s);
 	int r;
 
+	if (err && errlen)
+		err[0] = '\0';
 	if (st != SHIM_STATUS_CREATED)
 		return fail(-EINVAL, err, errlen,
 			    "cannot start a container that is %s (only a created one)",
@@ -779,16 +781,16 @@ int shim_container_start(const char *root, struct shim_state *s, char *err, size
 	if (r < 0)
 		return fail(r, err, errlen, "save the state");
 
+	/* The spec: a failing poststart hook is a warning, the container runs on.
+	 * Its message stays in `err` for the caller to log. */
 	_cleanup_(shim_config_freep) struct shim_config *cfg = NULL;
 	if (config_from_state(s, &cfg) == 0 && cfg->hooks[SHIM_HOOK_POSTSTART].n) {
 		json_object *o;
 		if (shim_state_oci_json(s, SHIM_STATUS_RUNNING, &o) < 0)
-			return -ENOMEM;
-		r = shim_hooks_run(cfg, SHIM_HOOK_POSTSTART, json_object_to_json_string(o), err,
-				   errlen);
+			return 0;
+		(void) shim_hooks_run(cfg, SHIM_HOOK_POSTSTART, json_object_to_json_string(o), err,
+				      errlen);
 		json_object_put(o);
-		if (r < 0)
-			return r;
 	}
 	return 0;
 }
@@ -811,6 +813,8 @@ int shim_container_destroy(const char *root, struct shim_state *s, char *err, si
 	_cleanup_(shim_cgroup_freep) struct shim_cgroup *cg = NULL;
 	int r = 0, q;
 
+	if (err && errlen)
+		err[0] = '\0';
 	if (s->cgroup && (q = shim_cgroup_from_json(s->cgroup, &cg)) < 0)
 		r = fail(q, err, errlen, "read the cgroup from the state");
 	if (shim_state_pid_alive(s)) {
@@ -833,9 +837,11 @@ int shim_container_destroy(const char *root, struct shim_state *s, char *err, si
 		json_object *o;
 		char herr[256];
 		if (shim_state_oci_json(s, SHIM_STATUS_STOPPED, &o) == 0) {
-			/* The spec: a failing poststop hook is logged, the deletion goes on. */
-			(void) shim_hooks_run(cfg, SHIM_HOOK_POSTSTOP,
-					      json_object_to_json_string(o), herr, sizeof(herr));
+			/* The spec: a failing poststop hook is a warning, the deletion goes on. */
+			if (shim_hooks_run(cfg, SHIM_HOOK_POSTSTOP, json_object_to_json_string(o),
+					   herr, sizeof(herr)) < 0 &&
+			    r == 0 && err && errlen)
+				snprintf(err, errlen, "%s", herr);
 			json_object_put(o);
 		}
 	}

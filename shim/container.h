@@ -59,15 +59,19 @@ int shim_container_create(const struct shim_config *cfg, const struct shim_creat
 
 /*! shim_container_start() :
  *  Release a created container's init (write its exec fifo), then run the
- *  poststart hooks. `s` is updated (started = true) and saved.
+ *  poststart hooks. `s` is updated (started = true) and saved. A failing
+ *  poststart hook does not fail the start (the spec): its message is left
+ *  in `err` (non-empty) for the caller to log as a warning.
  * @return : 0, -EINVAL (not in "created" state), -ESRCH (init gone), or -errno. */
 int shim_container_start(const char *root, struct shim_state *s, char *err, size_t errlen);
 
 /*! shim_container_destroy() :
  *  Kill every process left in the container (SIGKILL), wait for the init,
- *  remove the cgroup, run the poststop hooks (errors logged at debug, as the
- *  spec says they must not stop the deletion) and remove the state
- *  directory. @return : 0, or the first -errno (removal goes on past it). */
+ *  remove the cgroup, run the poststop hooks and remove the state
+ *  directory. A failing poststop hook does not stop the deletion (the
+ *  spec): on success its message is left in `err` (non-empty) for the
+ *  caller to log as a warning.
+ * @return : 0, or the first -errno (removal goes on past it). */
 int shim_container_destroy(const char *root, struct shim_state *s, char *err, size_t errlen);
 
 struct shim_exec_opts {

@@ -5,6 +5,7 @@
 #include "fd-util.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -85,32 +86,40 @@ static int run_one(const struct shim_hook *h, const char *state_json)
 	return WIFEXITED(status) ? -(1000 + WEXITSTATUS(status)) : -(2000 + WTERMSIG(status));
 }
 
+static void describe(const struct shim_hook_list *l, enum shim_hook_kind kind, size_t i, int r,
+		     char *err, size_t errlen)
+{
+	const char *name = shim_hook_kind_name(kind);
+	if (r <= -2000)
+		snprintf(err, errlen, "hooks.%s[%zu] %s: killed by signal %d", name, i,
+			 l->v[i].path, -r - 2000);
+	else if (r <= -1000)
+		snprintf(err, errlen, "hooks.%s[%zu] %s: exited with status %d", name, i,
+			 l->v[i].path, -r - 1000);
+	else if (r == -ETIMEDOUT)
+		snprintf(err, errlen, "hooks.%s[%zu] %s: timed out after %d s", name, i,
+			 l->v[i].path, l->v[i].timeout);
+	else
+		snprintf(err, errlen, "hooks.%s[%zu] %s: %s", name, i, l->v[i].path, strerror(-r));
+}
+
 int shim_hooks_run(const struct shim_config *cfg, enum shim_hook_kind kind, const char *state_json,
 		   char *err, size_t errlen)
 {
 	const struct shim_hook_list *l = &cfg->hooks[kind];
+	/* The spec: a failing poststart/poststop hook is a warning; the rest still run. */
+	bool keep_going = kind == SHIM_HOOK_POSTSTART || kind == SHIM_HOOK_POSTSTOP;
+	int first = 0;
 	for (size_t i = 0; i < l->n; i++) {
 		int r = run_one(&l->v[i], state_json);
 		if (r == 0)
 			continue;
-		const char *name = shim_hook_kind_name(kind);
-		if (r <= -2000) {
-			snprintf(err, errlen, "hooks.%s[%zu] %s: killed by signal %d", name, i,
-				 l->v[i].path, -r - 2000);
-			return -EIO;
+		if (first == 0) {
+			describe(l, kind, i, r, err, errlen);
+			first = r <= -1000 ? -EIO : r;
 		}
-		if (r <= -1000) {
-			snprintf(err, errlen, "hooks.%s[%zu] %s: exited with status %d", name, i,
-				 l->v[i].path, -r - 1000);
-			return -EIO;
-		}
-		if (r == -ETIMEDOUT)
-			snprintf(err, errlen, "hooks.%s[%zu] %s: timed out after %d s", name, i,
-				 l->v[i].path, l->v[i].timeout);
-		else
-			snprintf(err, errlen, "hooks.%s[%zu] %s: %s", name, i, l->v[i].path,
-				 strerror(-r));
-		return r;
+		if (!keep_going)
+			break;
 	}
-	return 0;
+	return first;
 }

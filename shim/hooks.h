@@ -17,7 +17,9 @@
 
 /*! shim_hooks_run() :
  *  Run every hook of kind `kind` in `cfg` in order; stop at the first that
- *  fails. `state_json` (borrowed) is written to each hook's stdin.
+ *  fails, except for poststart and poststop, where the spec wants the
+ *  remaining hooks run anyway (the first failure is still returned). `state_json` (borrowed) is
+ * written to each hook's stdin.
  * @return : 0, -ETIMEDOUT, -EIO (non-zero exit or killed by a signal), or -errno. */
 int shim_hooks_run(const struct shim_config *cfg, enum shim_hook_kind kind, const char *state_json,
 		   char *err, size_t errlen);

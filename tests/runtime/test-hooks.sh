@@ -70,4 +70,22 @@ for spec in "{'path': '/bin/sh', 'args': ['sh', '-c', 'exit 3']}|exited with sta
 		[ "$(readlink /proc/$p/root)" = "$BUNDLE/rootfs" ] && fail "container init left running"
 	done || true
 done
+
+# failing poststart/poststop hooks are warnings: the lifecycle goes on and the
+# remaining hooks still run
+: >"$WORK/log/hooks.log"
+edit_config "$BUNDLE" "
+c['linux']['cgroupsPath'] = '$(cgpath h3)'
+bad = {'path': '/bin/sh', 'args': ['sh', '-c', 'exit 4']}
+h = lambda kind: {'path': '$WORK/hook', 'args': ['hook', kind], 'env': ['HOOK_ENV=x']}
+c['hooks'] = {'poststart': [bad, h('poststart2')], 'poststop': [bad, h('poststop2')]}
+"
+st create --bundle "$BUNDLE" h3 </dev/null
+st start h3 2>"$WORK/err" || fail "a failing poststart hook failed start"
+grep -q "hooks.poststart\[0\].*status 4" "$WORK/err" || fail "no warning for the poststart hook: $(cat "$WORK/err")"
+st delete --force h3 2>"$WORK/err" || fail "a failing poststop hook failed delete"
+grep -q "hooks.poststop\[0\]" "$WORK/err" || fail "no warning for the poststop hook"
+grep -q "^poststart2" "$WORK/log/hooks.log" || fail "the hook after a failing poststart hook did not run"
+grep -q "^poststop2" "$WORK/log/hooks.log" || fail "the hook after a failing poststop hook did not run"
+assert_gone h3
 echo ok
