@@ -921,7 +921,7 @@ int shim_cgroup_kill_all(struct shim_cgroup *cg, int sig)
 {
 	struct cg_hier *h = cg_hier_primary(cg), *fz;
 	_cleanup_free_ pid_t *pids = NULL;
-	bool froze = false;
+	bool froze = false, was_frozen = false;
 	size_t n = 0;
 	int r;
 
@@ -930,9 +930,12 @@ int shim_cgroup_kill_all(struct shim_cgroup *cg, int sig)
 	if (sig == SIGKILL && h->version == 2 && cg_has_file(h, "cgroup.kill"))
 		return cg_write(h, "cgroup.kill", "1", "cgroup.kill");
 
-	/* Freeze first so nothing forks between reading the list and the kill. */
-	if (freezer_hier(cg, &fz) == 0 && shim_cgroup_freeze(cg, true) == 0)
-		froze = true;
+	/* Freeze first so nothing forks between reading the list and the kill.
+	 * A paused container stays paused (its signals wait for the resume),
+	 * except for SIGKILL: v1 frozen tasks die only once thawed. */
+	if (freezer_hier(cg, &fz) == 0 && read_frozen(fz, &was_frozen) == 0 &&
+	    shim_cgroup_freeze(cg, true) == 0)
+		froze = !was_frozen || sig == SIGKILL;
 	r = shim_cgroup_pids(cg, &pids, &n);
 	for (size_t i = 0; r == 0 && i < n; i++)
 		if (kill(pids[i], sig) < 0 && errno != ESRCH)

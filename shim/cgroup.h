@@ -123,7 +123,8 @@ int shim_cgroup_oom_kill_count(struct shim_cgroup *cg, uint64_t *ret);
 /*! shim_cgroup_kill_all() :
  *  Send `sig` to every process in the cgroup: v2 cgroup.kill for SIGKILL
  *  where present; otherwise freeze, signal each pid, thaw (so no process
- *  forks out of reach meanwhile).
+ *  forks out of reach meanwhile). A paused (frozen) container stays
+ *  paused, its signals pending, except for SIGKILL, which thaws it.
  * @return : 0 (also when the cgroup was already empty), or -errno. */
 int shim_cgroup_kill_all(struct shim_cgroup *cg, int sig);
 

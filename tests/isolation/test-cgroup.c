@@ -364,6 +364,16 @@ static void test_freeze_kill_destroy(void)
 	snprintf(sub, sizeof(sub), "%s/nested", cg_hier_primary(cg)->dir);
 	ASSERT_OK(RET_NERRNO(mkdir(sub, 0755)));
 
+	/* Paused and signalled: stays paused, the signal waits for the resume. */
+	ASSERT_OK(shim_cgroup_freeze(again, true));
+	ASSERT_OK(shim_cgroup_kill_all(again, SIGSTOP));
+	ASSERT_OK(shim_cgroup_is_frozen(again, &frozen));
+	ASSERT_TRUE(frozen);
+	ASSERT_OK(shim_cgroup_freeze(again, false));
+	siginfo_t si = {0};
+	ASSERT_OK(RET_NERRNO(waitid(P_PID, (id_t) pid, &si, WSTOPPED)));
+	ASSERT_EQ(si.si_code, CLD_STOPPED);
+
 	ASSERT_OK(shim_cgroup_kill_all(again, SIGKILL));
 	int status = reap(pid);
 	ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
