@@ -92,9 +92,9 @@ struct snap_reader {
 	struct rd_uring *ring; /* NULL: pread path */
 	struct rd_slot *slots;
 	unsigned nslots;
-	uint8_t *zeros;	   /* one chunk of zeros */
-	uint8_t *resident; /* mincore() of the file at the start of a run, or NULL */
-	size_t resident_pages;
+	uint8_t *zeros; /* one chunk of zeros */
+	void *map;	/* PROT_READ mapping of the data area, for mincore() only */
+	size_t map_len;
 	atomic_int deferred_err; /* first error of a target finalization */
 	snap_progress_fn progress;
 	void *progress_data;

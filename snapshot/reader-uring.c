@@ -81,9 +81,16 @@ int rd_uring_queue_read(struct rd_uring *u, int fd, struct rd_slot *s)
 
 int rd_uring_submit(struct rd_uring *u)
 {
+	int r;
+
 	if (u->queued == 0)
 		return 0;
-	int r = io_uring_submit(&u->ring);
+	/* Queued reads must reach the kernel: the caller waits for their
+	 * completions. In-flight reads never exceed the ring's size, so the
+	 * completion queue cannot overflow and -EBUSY cannot last. */
+	do
+		r = io_uring_submit(&u->ring);
+	while (r == -EINTR || r == -EAGAIN || r == -EBUSY);
 	if (r < 0)
 		return r;
 	u->queued = 0;

@@ -196,33 +196,30 @@ static int ensure_slots(struct snap_reader *r)
 
 /* O_DIRECT pays off for data that must come from the disk anyway (no copy
  * through the page cache, deep queues); data already cached is read through
- * the cache instead, at memory speed. Residency is sampled once per run. */
-static void sample_residency(struct snap_reader *r)
+ * the cache instead, at memory speed. Residency of a chunk's first page is
+ * asked with mincore() on a mapping of the file made once at open (address
+ * space only: nothing is ever read through it). */
+static void map_for_residency(struct snap_reader *r)
 {
 	uint64_t len = r->idx->data_end;
-	long page = sysconf(_SC_PAGESIZE);
 
-	free(r->resident);
-	r->resident = NULL;
-	if (r->direct_fd < 0 || page <= 0 || len > (UINT64_C(1) << 38))
+	if (r->direct_fd < 0 || len > SIZE_MAX)
 		return;
-	void *map = mmap(NULL, len, PROT_READ, MAP_SHARED, r->fd, 0);
+	void *map = mmap(NULL, (size_t) len, PROT_READ, MAP_SHARED, r->fd, 0);
 	if (map == MAP_FAILED)
 		return;
-	size_t pages = (len + (uint64_t) page - 1) / (uint64_t) page;
-	r->resident = malloc(pages);
-	if (r->resident && mincore(map, len, r->resident) < 0) {
-		free(r->resident);
-		r->resident = NULL;
-	}
-	r->resident_pages = pages;
-	munmap(map, len);
+	r->map = map;
+	r->map_len = (size_t) len;
 }
 
 static bool chunk_cached(const struct snap_reader *r, uint64_t off)
 {
-	size_t p = (size_t) (off / (uint64_t) sysconf(_SC_PAGESIZE));
-	return r->resident && p < r->resident_pages && (r->resident[p] & 1);
+	uint64_t page = (uint64_t) sysconf(_SC_PAGESIZE);
+	unsigned char v = 0;
+
+	if (!r->map || off >= r->map_len)
+		return false;
+	return mincore((uint8_t *) r->map + (off & ~(page - 1)), 1, &v) == 0 && (v & 1);
 }
 
 static void set_geometry(struct snap_reader *r, struct rd_slot *s)
@@ -303,15 +300,17 @@ static int start_task(struct run_state *st, const struct rd_task *t, uint64_t se
 	s->data = NULL;
 	s->read_ns = s->cpu_ns = s->bytes_read = 0;
 	s->io_res = 0;
-	if (r->idx->chunks[t->chunk].type == SNAP_CHUNK_HOLE || !r->ring) {
+	set_geometry(r, s);
+	/* Holes need no read. Chunks already in the page cache are copied out
+	 * by the worker itself with pread: through io_uring that copy would
+	 * run inline in the submitting (main) thread, one chunk at a time. */
+	if (r->idx->chunks[t->chunk].type == SNAP_CHUNK_HOLE || !r->ring || !s->direct) {
 		s->need_read = r->idx->chunks[t->chunk].type != SNAP_CHUNK_HOLE;
-		set_geometry(r, s);
 		st->inflight_jobs++;
 		snap_pool_submit(r->pool, &s->job);
 		return 0;
 	}
 	s->need_read = false;
-	set_geometry(r, s);
 	ret = rd_uring_queue_read(r->ring, s->direct ? r->direct_fd : r->fd, s);
 	if (ret < 0) {
 		release(st, s);
@@ -374,7 +373,6 @@ int rd_run(struct snap_reader *r, rd_next_fn next, void *gen)
 	ret = ensure_slots(r);
 	if (ret < 0)
 		return ret;
-	sample_residency(r);
 	for (unsigned i = 0; i < r->nslots; i++) {
 		r->slots[i].ready = false;
 		free_ids[st.nfree++] = r->nslots - 1 - i;
@@ -529,6 +527,7 @@ static int reader_init(struct snap_reader *r, const struct snap_reader_options *
 		return ret;
 	if (!(o->flags & SNAP_READER_NO_DIRECT))
 		r->direct_fd = open_direct(r->fd);
+	map_for_residency(r);
 	r->efd = eventfd(0, EFD_CLOEXEC);
 	if (r->efd < 0)
 		return -errno;
@@ -596,7 +595,8 @@ struct snap_reader *snap_reader_free(struct snap_reader *r)
 	}
 	free(r->slots);
 	free(r->zeros);
-	free(r->resident);
+	if (r->map)
+		munmap(r->map, r->map_len);
 	if (r->efd >= 0)
 		close(r->efd);
 	if (r->direct_fd >= 0)
