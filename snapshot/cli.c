@@ -154,29 +154,57 @@ static int cmd_pack(int argc, char **argv)
 	return 0;
 }
 
+static void print_stats(const struct snap_reader *rd)
+{
+	struct snap_stats st;
+
+	snap_reader_get_stats(rd, &st);
+	fprintf(stderr,
+		"stats: %s, read %.1f MB (%.1f ms summed over reads), decompressed %.1f MB "
+		"in %llu chunks (%.1f ms summed over threads), %.1f ms total\n",
+		snap_reader_backend(rd), (double) st.bytes_read / 1e6, cs_ns_to_ms(st.read_ns),
+		(double) st.bytes_decompressed / 1e6, (unsigned long long) st.chunks,
+		cs_ns_to_ms(st.decompress_ns), cs_ns_to_ms(st.total_ns));
+}
+
 static int cmd_unpack(int argc, char **argv)
 {
+	static const struct option options[] = {
+		{"stats", no_argument, NULL, 's'},
+		{},
+	};
 	_cleanup_(snap_reader_freep) struct snap_reader *rd = NULL;
 	struct progress p;
-	int r;
+	bool stats = false;
+	int c, r;
 
-	if (argc != 3) {
-		log_error("usage: stoke snapshot unpack FILE DIR");
+	while ((c = getopt_long(argc, argv, "s", options, NULL)) != -1) {
+		if (c != 's') {
+			log_error("usage: stoke snapshot unpack [--stats] FILE DIR");
+			return 2;
+		}
+		stats = true;
+	}
+	if (argc - optind != 2) {
+		log_error("usage: stoke snapshot unpack [--stats] FILE DIR");
 		return 2;
 	}
-	if (open_reader(argv[1], &rd) != 0)
+	const char *file = argv[optind], *dir = argv[optind + 1];
+	if (open_reader(file, &rd) != 0)
 		return 1;
 	progress_init(&p, "unpack");
 	if (want_progress())
 		snap_reader_set_progress(rd, show_progress, &p);
-	r = snap_reader_unpack(rd, argv[2], 0);
+	r = snap_reader_unpack(rd, dir, 0);
 	progress_end(&p);
 	if (r < 0) {
 		const char *detail = snap_last_error();
-		log_error("cannot unpack snapshot \"%s\" into \"%s\": %s (%s)", argv[1], argv[2],
+		log_error("cannot unpack snapshot \"%s\" into \"%s\": %s (%s)", file, dir,
 			  detail[0] ? detail : "error", strerror(-r));
 		return 1;
 	}
+	if (stats)
+		print_stats(rd);
 	return 0;
 }
 
@@ -253,7 +281,8 @@ static void usage(FILE *out)
 	      "\n"
 	      "  pack [--chunk-size N] [--level N] [--threads N] DIR FILE\n"
 	      "                      store the tree DIR in the snapshot FILE\n"
-	      "  unpack FILE DIR     recreate the tree in DIR (new or empty)\n"
+	      "  unpack [--stats] FILE DIR\n"
+	      "                      recreate the tree in DIR (new or empty)\n"
 	      "  inspect FILE        list entries, sizes, compression ratios, chunks\n"
 	      "  verify FILE         check every checksum and chunk\n",
 	      out);

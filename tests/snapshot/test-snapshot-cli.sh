@@ -32,7 +32,8 @@ echo "$out" | grep -q '^total:' || fail "inspect: total"
 STOKE_SNAPSHOT_FORCE_PREAD=1 "$STOKE" snapshot verify "$T/s.snap" | grep -q "with pread" ||
 	fail "verify (pread path)"
 
-"$STOKE" snapshot unpack "$T/s.snap" "$T/out" || fail "unpack"
+"$STOKE" snapshot unpack --stats "$T/s.snap" "$T/out" 2>"$T/stats" || fail "unpack"
+grep -q "^stats: .*decompressed 5[0-9.]* MB" "$T/stats" || fail "unpack --stats: $(cat "$T/stats")"
 diff -r --no-dereference "$T/src" "$T/out" || fail "unpacked tree differs"
 [ "$(stat -c %a "$T/out/criu/pages-1.img")" = 600 ] || fail "mode not kept"
 [ "$(readlink "$T/out/criu/sub/cfg-link")" = ../config.json ] || fail "symlink not kept"
