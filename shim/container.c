@@ -746,10 +746,16 @@ out_remove:
 
 /* ---- start, destroy ------------------------------------------------------ */
 
-static int config_from_state(const struct shim_state *s, struct shim_config **ret)
+/* The container's config, parsed again from its state, but only when it has
+ * hooks of `kind` (parsing and validating costs more than the rest of delete). */
+static int config_from_state(const struct shim_state *s, enum shim_hook_kind kind,
+			     struct shim_config **ret)
 {
+	json_object *hooks, *list;
 	char err[256];
-	if (!s->config)
+	if (!s->config || cs_json_get_object(s->config, "hooks", &hooks) < 0 ||
+	    cs_json_get_array(hooks, shim_hook_kind_name(kind), &list) < 0 ||
+	    json_object_array_length(list) == 0)
 		return -ENOENT;
 	return shim_config_parse(json_object_get(s->config), s->bundle, ret, err, sizeof(err));
 }
@@ -784,7 +790,8 @@ int shim_container_start(const char *root, struct shim_state *s, char *err, size
 	/* The spec: a failing poststart hook is a warning, the container runs on.
 	 * Its message stays in `err` for the caller to log. */
 	_cleanup_(shim_config_freep) struct shim_config *cfg = NULL;
-	if (config_from_state(s, &cfg) == 0 && cfg->hooks[SHIM_HOOK_POSTSTART].n) {
+	if (config_from_state(s, SHIM_HOOK_POSTSTART, &cfg) == 0 &&
+	    cfg->hooks[SHIM_HOOK_POSTSTART].n) {
 		json_object *o;
 		if (shim_state_oci_json(s, SHIM_STATUS_RUNNING, &o) < 0)
 			return 0;
@@ -833,7 +840,8 @@ int shim_container_destroy(const char *root, struct shim_state *s, char *err, si
 	}
 
 	_cleanup_(shim_config_freep) struct shim_config *cfg = NULL;
-	if (config_from_state(s, &cfg) == 0 && cfg->hooks[SHIM_HOOK_POSTSTOP].n) {
+	if (config_from_state(s, SHIM_HOOK_POSTSTOP, &cfg) == 0 &&
+	    cfg->hooks[SHIM_HOOK_POSTSTOP].n) {
 		json_object *o;
 		char herr[256];
 		if (shim_state_oci_json(s, SHIM_STATUS_STOPPED, &o) == 0) {

@@ -178,6 +178,22 @@ static int cap_parse_name(const char *name, int *ret)
 	return 0;
 }
 
+/* The highest capability this kernel knows (read once per process). */
+static int kernel_last_cap(void)
+{
+	static int last = -1;
+	if (last < 0) {
+		FILE *f = fopen("/proc/sys/kernel/cap_last_cap", "re");
+		last = CAP_LAST_CAP;
+		if (f) {
+			if (fscanf(f, "%d", &last) != 1)
+				last = CAP_LAST_CAP;
+			fclose(f);
+		}
+	}
+	return last;
+}
+
 static int parse_cap_set(json_object *caps, const char *key, const char *field, uint64_t *ret,
 			 char *err, size_t errlen)
 {
@@ -190,13 +206,7 @@ static int parse_cap_set(json_object *caps, const char *key, const char *field, 
 	}
 	if (r < 0)
 		return bad_field(err, errlen, field, key, r, "an array of capability names");
-	int last = CAP_LAST_CAP;
-	FILE *f = fopen("/proc/sys/kernel/cap_last_cap", "re");
-	if (f) {
-		if (fscanf(f, "%d", &last) != 1)
-			last = CAP_LAST_CAP;
-		fclose(f);
-	}
+	int last = kernel_last_cap();
 	for (size_t i = 0; i < json_object_array_length(a); i++) {
 		json_object *e = json_object_array_get_idx(a, i);
 		int c;
