@@ -661,7 +661,9 @@ static void plan_free(struct plan *p)
 
 static int workers_setup_staging(struct plan *p, struct worker *w)
 {
-	w->n_slots = 2 * p->qd; /* half reading, half copying */
+	/* Every read in flight holds a slot, plus some whose copies are still
+	 * queued (copies run at PCIe speed, far ahead of the disk). */
+	w->n_slots = p->qd + (p->qd + 1) / 2;
 	size_t len = (size_t) w->n_slots * p->req;
 	w->slot_mem = map_anon(len, true);
 	w->slot_state = calloc(w->n_slots, 1);
@@ -719,6 +721,7 @@ static int run_workers(struct plan *p, unsigned n_workers, struct ldr_load_stats
 {
 	_cleanup_free_ struct worker *w = calloc(n_workers, sizeof(*w));
 	unsigned started = 0;
+	uint64_t setup0 = cs_monotonic_ns();
 	int r = 0;
 	if (!w)
 		return -ENOMEM;
@@ -734,6 +737,7 @@ static int run_workers(struct plan *p, unsigned n_workers, struct ldr_load_stats
 		}
 	}
 	uint64_t t0 = cs_monotonic_ns();
+	st->plan_ns += t0 - setup0; /* staging buffers: allocation and pinning */
 	pthread_t prefault;
 	bool prefaulting = false;
 	for (size_t f = 0; f < p->m->n_files && !prefaulting; f++)
@@ -855,7 +859,6 @@ int ldr_model_load(struct ldr_model *m, const struct ldr_load_options *opts,
 	if (n_workers > p.n_chunks)
 		n_workers = p.n_chunks ? (unsigned) p.n_chunks : 1;
 	st.plan_ns = cs_monotonic_ns() - t0;
-
 	r = run_workers(&p, n_workers, &st, err, errlen);
 	if (r < 0)
 		goto fail;
