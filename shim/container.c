@@ -194,9 +194,11 @@ static void child_slow_namespaces(struct create_ctx *c)
 
 static int set_names(const struct shim_config *cfg, char *err, size_t errlen)
 {
-	if (cfg->hostname && sethostname(cfg->hostname, strlen(cfg->hostname)) < 0)
+	if (cfg->hostname && *cfg->hostname &&
+	    sethostname(cfg->hostname, strlen(cfg->hostname)) < 0)
 		return fail(-errno, err, errlen, "hostname \"%s\"", cfg->hostname);
-	if (cfg->domainname && setdomainname(cfg->domainname, strlen(cfg->domainname)) < 0)
+	if (cfg->domainname && *cfg->domainname &&
+	    setdomainname(cfg->domainname, strlen(cfg->domainname)) < 0)
 		return fail(-errno, err, errlen, "domainname \"%s\"", cfg->domainname);
 	return 0;
 }
