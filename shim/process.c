@@ -255,6 +255,46 @@ int shim_process_find_exec(const struct shim_process *p, char out[PATH_MAX])
 	return saw_eacces ? -EACCES : -ENOENT;
 }
 
+/* runc and crun set HOME from the container's /etc/passwd when the config
+ * does not: programs (and tests) expect it. Best effort; "/" otherwise. */
+static char **env_with_home(const struct shim_process *p)
+{
+	char line[1024], home[PATH_MAX + 8] = "HOME=/";
+	for (char **e = p->env; e && *e; e++)
+		if (strncmp(*e, "HOME=", 5) == 0)
+			return p->env;
+	FILE *f = fopen("/etc/passwd", "re");
+	while (f && fgets(line, sizeof(line), f)) {
+		char *save = NULL, *fields[7];
+		int n = 0;
+		for (char *t = strtok_r(line, ":\n", &save); t && n < 7;
+		     t = strtok_r(NULL, ":\n", &save))
+			fields[n++] = t;
+		/* name:x:uid:gid:gecos:home:shell, gecos may be empty (strtok skips it) */
+		if (n >= 5 && (uid_t) strtoul(fields[2], NULL, 10) == p->uid) {
+			const char *dir = n >= 7 ? fields[5] : fields[n - 2];
+			if (dir[0] == '/')
+				snprintf(home, sizeof(home), "HOME=%s", dir);
+			break;
+		}
+	}
+	if (f)
+		fclose(f);
+	size_t n = 0;
+	while (p->env && p->env[n])
+		n++;
+	char **env = calloc(n + 2, sizeof(char *));
+	char *h = strdup(home);
+	if (!env || !h) {
+		free(env);
+		free(h);
+		return p->env;
+	}
+	memcpy(env, p->env, n * sizeof(char *));
+	env[n] = h;
+	return env;
+}
+
 int shim_process_exec(const struct shim_process *p, const char *path)
 {
 	/* Last: the runtime's own files (cwd, devices) are not subject to it. */
@@ -263,6 +303,6 @@ int shim_process_exec(const struct shim_process *p, const char *path)
 	if (p->has_cpu_affinity_final &&
 	    sched_setaffinity(0, sizeof(cpu_set_t), &p->cpu_affinity_final) < 0)
 		return -errno;
-	execve(path, p->args, p->env);
+	execve(path, p->args, env_with_home(p));
 	return -errno;
 }

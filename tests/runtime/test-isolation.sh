@@ -128,7 +128,7 @@ fi
 
 # rlimits, user, groups, umask, oomScoreAdj, env, cwd
 out=$(inside "c['process']['rlimits'] = [{'type': 'RLIMIT_NOFILE', 'soft': 321, 'hard': 654}, {'type': 'RLIMIT_CORE', 'soft': 0, 'hard': 0}]; c['process']['user'] = {'uid': 1000, 'gid': 1000, 'additionalGids': [100, 65534], 'umask': 0o027}; c['process']['oomScoreAdj'] = 200; c['process']['env'].append('FOO=bar baz'); c['process']['cwd'] = '/home/tester'; c['root']['readonly'] = False" \
-	'ulimit -n; ulimit -Hn; ulimit -c; id -u; id -g; id -G; umask; cat /proc/self/oom_score_adj; echo "$FOO"; pwd')
+	'ulimit -n; ulimit -Hn; ulimit -c; id -u; id -g; id -G; umask; cat /proc/self/oom_score_adj; echo "$FOO"; pwd; echo "$HOME"')
 [ "$out" = "321
 654
 0
@@ -138,6 +138,7 @@ out=$(inside "c['process']['rlimits'] = [{'type': 'RLIMIT_NOFILE', 'soft': 321, 
 0027
 200
 bar baz
+/home/tester
 /home/tester" ] || fail "process settings: $out"
 
 # sysctl (namespaced keys) and devices
