@@ -119,6 +119,11 @@ grep -q "bin-out" "$T/logger.out" || fail "binary:// logger got no stdout"
 grep -q "bin-err" "$T/logger.err" || fail "binary:// logger got no stderr"
 grep -q "^level debug t-bin $NS" "$T/logger.args" || fail "binary:// logger args: $(cat "$T/logger.args")"
 
+echo "# no stdio at all (--null-io, as CRI's pause containers)"
+out=$(crun_ --rm --null-io "$IMAGE" t-null sh -c 'echo invisible; exit 7' 2>&1) && rc=0 || rc=$?
+[ "$rc" -eq 7 ] || fail "null-io exit code $rc, want 7"
+[ -z "$out" ] || fail "null-io printed: $out"
+
 echo "# file:// log"
 crun_ --rm --log-uri "file://$T/logs/t-file.log" "$IMAGE" t-file sh -c 'echo to-file; echo err-to-file >&2' >/dev/null
 grep -q "to-file" "$T/logs/t-file.log" || fail "file:// log has no stdout: $(cat "$T/logs/t-file.log")"
