@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/ptrace.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -286,6 +287,47 @@ static void test_big_profile_exec(void)
 	json_object_put(p);
 }
 
+/* SCMP_ACT_TRACE hands errnoRet to the tracer (PTRACE_GETEVENTMSG). */
+static void test_trace_errno_ret(void)
+{
+	struct shim_seccomp_filter *f = prepare(
+		"{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"getppid\"],"
+		"\"action\":\"SCMP_ACT_TRACE\",\"errnoRet\":1234}]}",
+		NULL);
+	unsigned long msg = 0;
+	int status;
+	pid_t pid = fork();
+
+	ASSERT_TRUE(pid >= 0);
+	if (pid == 0) {
+		if (ptrace(PTRACE_TRACEME, 0, NULL, NULL) < 0)
+			_exit(100);
+		raise(SIGSTOP);
+		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || shim_seccomp_install(f, NULL) < 0)
+			_exit(101);
+		(void) syscall(SYS_getppid);
+		_exit(0);
+	}
+	ASSERT_EQ(waitpid(pid, &status, 0), pid);
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 100) {
+		printf("# ptrace not permitted here (yama?): skipped\n");
+		shim_seccomp_filter_free(f);
+		return;
+	}
+	ASSERT_TRUE(WIFSTOPPED(status) && WSTOPSIG(status) == SIGSTOP);
+	ASSERT_OK(RET_NERRNO(ptrace(PTRACE_SETOPTIONS, pid, NULL, (void *) PTRACE_O_TRACESECCOMP)));
+	ASSERT_OK(RET_NERRNO(ptrace(PTRACE_CONT, pid, NULL, NULL)));
+	ASSERT_EQ(waitpid(pid, &status, 0), pid);
+	ASSERT_TRUE(WIFSTOPPED(status));
+	ASSERT_EQ(status >> 8, SIGTRAP | (PTRACE_EVENT_SECCOMP << 8));
+	ASSERT_OK(RET_NERRNO(ptrace(PTRACE_GETEVENTMSG, pid, NULL, &msg)));
+	ASSERT_EQ(msg, 1234);
+	ASSERT_OK(RET_NERRNO(ptrace(PTRACE_CONT, pid, NULL, NULL)));
+	ASSERT_EQ(waitpid(pid, &status, 0), pid);
+	ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	shim_seccomp_filter_free(f);
+}
+
 static void test_cache(void)
 {
 	char cache[256], path[600];
@@ -475,6 +517,7 @@ int main(void)
 	RUN_TEST(test_default_action);
 	RUN_TEST(test_arg_filters);
 	RUN_TEST(test_big_profile_exec);
+	RUN_TEST(test_trace_errno_ret);
 	RUN_TEST(test_cache);
 	RUN_TEST(test_notify_listener);
 	RUN_TEST(test_send_listener_errors);
