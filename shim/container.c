@@ -827,15 +827,19 @@ int shim_container_destroy(const char *root, struct shim_state *s, char *err, si
 	if (s->cgroup && (q = shim_cgroup_from_json(s->cgroup, &cg)) < 0)
 		r = fail(q, err, errlen, "read the cgroup from the state");
 	if (shim_state_pid_alive(s)) {
-		if (cg)
-			(void) shim_cgroup_freeze(cg, false);
 		(void) kill(s->pid, SIGKILL);
 		if (cg)
-			(void) shim_cgroup_kill_all(cg, SIGKILL);
+			(void) shim_cgroup_kill_all(cg, SIGKILL); /* thaws a paused one too */
 		wait_gone(s, 10000);
 	}
 	if (cg) {
-		(void) shim_cgroup_kill_all(cg, SIGKILL);
+		/* Processes outside the init's pid namespace (or left by a shared
+		 * one) die too. Only when there are any: on hybrid hosts killing
+		 * freezes and thaws the cgroup, which costs milliseconds. */
+		_cleanup_free_ pid_t *pids = NULL;
+		size_t n = 0;
+		if (shim_cgroup_pids(cg, &pids, &n) < 0 || n > 0)
+			(void) shim_cgroup_kill_all(cg, SIGKILL);
 		q = shim_cgroup_destroy(cg);
 		if (q < 0 && r == 0)
 			r = fail(q, err, errlen, "remove the cgroup");
