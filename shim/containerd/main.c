@@ -312,6 +312,9 @@ static int cmd_start(const struct opts *o)
 			_exit(1);
 		if (fd != 3)
 			close(fd);
+		/* Nothing else of the caller's may stay open in a long-lived
+		 * daemon (a pipe held open would hang whoever reads it). */
+		(void) close_range(4, ~0U, 0);
 		daemon_stdio(bundle);
 		cs_log_set_stderr(true);
 		_exit(daemon_main(o, bundle, sock) < 0 ? 1 : 0);

@@ -52,7 +52,7 @@ static int run_shim(const char *action, char *out, size_t outlen, size_t *ret_le
 	size_t len = 0;
 	pid_t pid;
 
-	ASSERT_TRUE(pipe(p) == 0);
+	ASSERT_TRUE(pipe2(p, O_CLOEXEC) == 0);
 	pid = fork();
 	ASSERT_TRUE(pid >= 0);
 	if (pid == 0) {
