@@ -50,6 +50,8 @@
 #define META_NAME    "stoke-meta.json"
 #define META_VERSION 1
 #define NETNS_KEY    "stoke-netns"
+/* snapshot/'s GPU record beside CRIU's images (stoke-checkpoint.h). */
+#define STOKE_GPU_RECORD_NAME "stoke-gpu.json"
 /* How long Lock may wait for a CUDA process to reach a lockable point. */
 #define GPU_LOCK_TIMEOUT_MS 30000
 
@@ -102,17 +104,24 @@ static int cmp_str(const void *a, const void *b)
  * writable places (/tmp, /var, /etc) stay out. */
 static int rootfs_fingerprint(const char *rootfs, char ret[17])
 {
-	static const char *const dirs[] = {"bin",     "sbin",	  "lib",     "lib64",
-					   "usr/bin", "usr/sbin", "usr/lib", "usr/local/bin"};
+	/* "" is the top level; symlinks are not followed (bin -> usr/bin). */
+	static const char *const dirs[] = {
+		"",	    "bin",     "sbin",		"lib", "lib64", "usr/bin",
+		"usr/sbin", "usr/lib", "usr/local/bin", "opt", "app"};
 	uint64_t h = UINT64_C(14695981039346656037);
 	size_t seen = 0;
 
 	for (size_t d = 0; d < ELEMENTSOF(dirs); d++) {
 		char path[PATH_MAX];
 		snprintf(path, sizeof(path), "%s/%s", rootfs, dirs[d]);
-		_cleanup_closedir_ DIR *dir = opendir(path);
-		if (!dir)
+		int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
 			continue;
+		_cleanup_closedir_ DIR *dir = fdopendir(fd);
+		if (!dir) {
+			close(fd);
+			continue;
+		}
 		size_t n = 0, cap = 0;
 		char **names = NULL;
 		struct dirent *de;
@@ -748,6 +757,7 @@ struct restore_args {
 };
 
 struct restore_timings {
+	bool streamed;
 	uint64_t open_ns, unpack_ns, total_ns;
 	struct snap_stats snap;
 	struct stoke_cr_stats cr;
@@ -944,6 +954,25 @@ static int spawn_start_helper(const char *fifo, pid_t init)
 	return 0;
 }
 
+/* Stream mode: only stoke's own records go to the directory (the GPU
+ * record is read before CRIU runs); CRIU's images come through the socket. */
+static int stream_prepare(struct snap_reader *rd, const char *dir)
+{
+	size_t idx;
+	if (mkdir(dir, 0700) < 0)
+		return -errno;
+	if (snap_reader_find(rd, STOKE_GPU_RECORD_NAME, &idx) < 0)
+		return 0;
+	_cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -errno;
+	_cleanup_close_ int fd =
+		openat(dfd, STOKE_GPU_RECORD_NAME, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	return snap_reader_extract_fd(rd, idx, fd);
+}
+
 static int do_restore(const struct restore_args *a, const struct shim_config *cfg, pid_t *ret_pid,
 		      struct restore_timings *t, char *err, size_t errlen)
 {
@@ -1006,7 +1035,11 @@ static int do_restore(const struct restore_args *a, const struct shim_config *cf
 	c.state_dir_made = true;
 
 	/* 3. Images: the directory, or the snapshot unpacked into tmpfs (parallel
-	 * decompression; CRIU then reads memory-speed files). */
+	 * decompression; CRIU then reads memory-speed files), or streamed to
+	 * CRIU straight from the snapshot (STOKE_RESTORE_IMAGES=stream). */
+	const char *mode = secure_getenv("STOKE_RESTORE_IMAGES");
+	bool stream = a->snapshot && mode && strcmp(mode, "stream") == 0;
+	t->streamed = stream;
 	if (a->snapshot) {
 		const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
 		if (asprintf(&c.tmp, "%s/stoke-restore-XXXXXX", base) < 0 || !mkdtemp(c.tmp)) {
@@ -1019,7 +1052,10 @@ static int do_restore(const struct restore_args *a, const struct shim_config *cf
 			goto undo;
 		}
 		t1 = cs_monotonic_ns();
-		r = snap_reader_unpack(rd, images, 0);
+		if (stream)
+			r = stream_prepare(rd, images);
+		else
+			r = snap_reader_unpack(rd, images, 0);
 		t->unpack_ns = cs_monotonic_ns() - t1;
 		snap_reader_get_stats(rd, &t->snap);
 		if (r < 0) {
@@ -1108,7 +1144,34 @@ static int do_restore(const struct restore_args *a, const struct shim_config *cf
 		fail(r, err, errlen, "enter the cgroup %s", shim_cgroup_path(c.cg));
 		goto undo;
 	}
+	struct stoke_cr_streamer *streamer = NULL;
+	if (stream) {
+		o.stream = true;
+		r = stoke_cr_streamer_start(a->snapshot, images, &streamer);
+		if (r < 0) {
+			cg_origin_return(&origin);
+			cg_origin_done(&origin);
+			fail(r, err, errlen, "%s", stoke_cr_error());
+			goto undo;
+		}
+	}
 	r = stoke_cr_restore(&o, &t->cr);
+	if (stream) {
+		struct snap_stats ss = {};
+		int q = stoke_cr_streamer_stop(streamer, &ss);
+		t->snap.bytes_read += ss.bytes_read;
+		t->snap.bytes_decompressed += ss.bytes_decompressed;
+		t->snap.read_ns += ss.read_ns;
+		t->snap.decompress_ns += ss.decompress_ns;
+		if (r >= 0 && q < 0) {
+			c.pid = r;
+			r = q;
+			fail(r, err, errlen, "streaming the snapshot's images: %s", strerror(-q));
+			cg_origin_return(&origin);
+			cg_origin_done(&origin);
+			goto undo;
+		}
+	}
 	cg_origin_return(&origin);
 	cg_origin_done(&origin);
 	if (r < 0) {
@@ -1197,11 +1260,16 @@ static void report_timings(const struct restore_args *a, const struct restore_ti
 		 cs_ns_to_ms(t->cr.gpu_ns), t->cr.n_processes, t->cr.n_gpu_processes);
 	if (!a->stats)
 		return;
-	printf("{\"id\":\"%s\",\"source\":\"%s\",\"total_ms\":%.3f,\"open_ms\":%.3f,"
+	printf("{\"id\":\"%s\",\"images\":\"%s\",\"source\":\"%s\",\"total_ms\":%.3f,\"open_ms\":%."
+	       "3f,"
 	       "\"unpack_ms\":%.3f,\"read_ms\":%.3f,\"decompress_ms\":%.3f,\"criu_ms\":%.3f,"
 	       "\"gpu_ms\":%.3f,\"bytes_read\":%llu,\"bytes_decompressed\":%llu,"
 	       "\"processes\":%u,\"gpu_processes\":%u}\n",
-	       a->id, t->from_snapshot ? "snapshot" : "images", cs_ns_to_ms(t->total_ns),
+	       a->id,
+	       t->streamed	  ? "streamed"
+	       : t->from_snapshot ? "unpacked"
+				  : "directory",
+	       t->from_snapshot ? "snapshot" : "images", cs_ns_to_ms(t->total_ns),
 	       cs_ns_to_ms(t->open_ns), cs_ns_to_ms(t->unpack_ns), cs_ns_to_ms(t->snap.read_ns),
 	       cs_ns_to_ms(t->snap.decompress_ns), cs_ns_to_ms(t->cr.criu_ns),
 	       cs_ns_to_ms(t->cr.gpu_ns), (unsigned long long) t->snap.bytes_read,

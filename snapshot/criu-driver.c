@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static __thread char cr_error[512];
@@ -191,11 +192,11 @@ static int criu_result(int r)
 /* libcriu has no setter for a config file (the way to pass options it has
  * no setter for, such as leave-stopped, stream or lazy-pages); criu reads
  * the file named by CRIU_CONFIG_FILE in the environment it inherits. Set it
- * for one call. With leave_stopped, a file in the work directory holds
- * "leave-stopped" and the caller's file's lines. */
+ * for one call. With leave_stopped or stream, a file in the work directory
+ * holds those options and the caller's file's lines. */
 static int config_env_set(const struct stoke_cr_options *o, int work_fd)
 {
-	if (!o->leave_stopped) {
+	if (!o->leave_stopped && !o->stream) {
 		if (!o->config_file)
 			return unsetenv("CRIU_CONFIG_FILE") < 0 ? -errno : 0;
 		return setenv("CRIU_CONFIG_FILE", o->config_file, 1) < 0 ? -errno : 0;
@@ -209,11 +210,14 @@ static int config_env_set(const struct stoke_cr_options *o, int work_fd)
 		if (r < 0)
 			return r;
 	}
-	size_t total = strlen("leave-stopped\n") + len;
+	const char *ours = o->leave_stopped
+				   ? (o->stream ? "leave-stopped\nstream\n" : "leave-stopped\n")
+				   : "stream\n";
+	size_t total = strlen(ours) + len;
 	_cleanup_free_ char *conf = malloc(total + 1);
 	if (!conf)
 		return -ENOMEM;
-	snprintf(conf, total + 1, "leave-stopped\n%s", extra ? extra : "");
+	snprintf(conf, total + 1, "%s%s", ours, extra ? extra : "");
 	r = cs_write_file_atomic(work_fd, "stoke-criu.conf", conf, total, 0600);
 	if (r < 0)
 		return r;
@@ -226,21 +230,29 @@ static int config_env_set(const struct stoke_cr_options *o, int work_fd)
 	return setenv("CRIU_CONFIG_FILE", real, 1) < 0 ? -errno : 0;
 }
 
-static bool criu_binary_missing(const struct stoke_cr_options *o)
+/* The criu binary: o->criu_path, or "criu" found in PATH, into `ret`. */
+static int find_criu(const struct stoke_cr_options *o, char *ret, size_t len)
 {
-	if (o->criu_path)
-		return access(o->criu_path, X_OK) < 0;
+	if (o->criu_path) {
+		snprintf(ret, len, "%s", o->criu_path);
+		return access(ret, X_OK) < 0 ? -ENOENT : 0;
+	}
 	const char *path = getenv("PATH");
 	_cleanup_free_ char *copy = strdup(path ? path : "/usr/local/sbin:/usr/sbin:/usr/bin");
 	if (!copy)
-		return false;
+		return -ENOMEM;
 	for (char *save, *d = strtok_r(copy, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
-		char p[4096];
-		snprintf(p, sizeof(p), "%s/criu", d);
-		if (access(p, X_OK) == 0)
-			return false;
+		snprintf(ret, len, "%s/criu", d);
+		if (access(ret, X_OK) == 0)
+			return 0;
 	}
-	return true;
+	return -ENOENT;
+}
+
+static bool criu_binary_missing(const struct stoke_cr_options *o)
+{
+	char p[4096];
+	return find_criu(o, p, sizeof(p)) == -ENOENT;
 }
 
 int stoke_criu_dump(pid_t pid, const struct stoke_cr_options *o)
@@ -305,6 +317,135 @@ static int inherit_fds_set_cloexec(const struct stoke_cr_options *o, int enable)
 	return 0;
 }
 
+/* argv for `criu restore`, built into a growing vector. */
+struct argv_buf {
+	char *v[256];
+	size_t n;
+	bool oom;
+};
+
+static void arg(struct argv_buf *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void arg(struct argv_buf *a, const char *fmt, ...)
+{
+	va_list ap;
+	char *s = NULL;
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		s = NULL;
+	va_end(ap);
+	if (!s || a->n + 1 >= ELEMENTSOF(a->v)) {
+		free(s);
+		a->oom = true;
+		return;
+	}
+	a->v[a->n++] = s;
+	a->v[a->n] = NULL;
+}
+
+static void argv_buf_done(struct argv_buf *a)
+{
+	for (size_t i = 0; i < a->n; i++)
+		free(a->v[i]);
+}
+
+static const char *cg_mode_name(enum stoke_cr_cgroup_mode m)
+{
+	static const char *const names[] = {"soft", "soft", "full", "strict", "ignore"};
+	return m < ELEMENTSOF(names) ? names[m] : "soft";
+}
+
+/* CRIU refuses --stream through its RPC interface (libcriu runs `criu
+ * swrk`, a command --stream does not apply to), so a streamed restore runs
+ * the criu binary itself with the same options, as a sibling restore: the
+ * tree still ends up as our child. */
+static int restore_with_binary(const struct stoke_cr_options *o, const char *log_name)
+{
+	_cleanup_(argv_buf_done) struct argv_buf a = {};
+	const char *work = o->work_dir ? o->work_dir : o->images_dir;
+	char pidfile[4096];
+	int r;
+
+	char criu[4096];
+	r = find_criu(o, criu, sizeof(criu));
+	if (r < 0)
+		return r;
+	snprintf(pidfile, sizeof(pidfile), "%s/stoke-restore.pid", work);
+	(void) unlink(pidfile);
+	arg(&a, "%s", criu);
+	arg(&a, "restore");
+	arg(&a, "--images-dir=%s", o->images_dir);
+	arg(&a, "--work-dir=%s", work);
+	arg(&a, "--log-file=%s", log_name);
+	arg(&a, "-v%d", o->log_level > 0 ? o->log_level : 4);
+	arg(&a, "--restore-detached");
+	arg(&a, "--restore-sibling");
+	arg(&a, "--pidfile=%s", pidfile);
+	arg(&a, "--manage-cgroups=%s", cg_mode_name(o->cgroup_mode));
+	if (o->stream)
+		arg(&a, "--stream");
+	if (o->leave_stopped)
+		arg(&a, "--leave-stopped");
+	if (o->root)
+		arg(&a, "--root=%s", o->root);
+	if (o->cgroup_root)
+		arg(&a, "--cgroup-root=%s", o->cgroup_root);
+	if (o->tcp_established)
+		arg(&a, "--tcp-established");
+	if (o->ext_unix_sk)
+		arg(&a, "--ext-unix-sk");
+	if (o->shell_job)
+		arg(&a, "--shell-job");
+	if (o->file_locks)
+		arg(&a, "--file-locks");
+	if (o->skip_network_lock)
+		arg(&a, "--network-lock=skip");
+	if (o->timeout_s)
+		arg(&a, "--timeout=%u", o->timeout_s);
+	if (o->config_file)
+		arg(&a, "--config=%s", o->config_file);
+	for (size_t i = 0; i < o->n_ext_mounts; i++)
+		arg(&a, "--external=mnt[%s]:%s", o->ext_mounts[i].key, o->ext_mounts[i].path);
+	for (size_t i = 0; o->externals && o->externals[i]; i++)
+		arg(&a, "--external=%s", o->externals[i]);
+	for (size_t i = 0; i < o->n_inherit_fds; i++)
+		arg(&a, "--inherit-fd=fd[%d]:%s", o->inherit_fds[i].fd, o->inherit_fds[i].key);
+	if (a.oom)
+		return -ENOMEM;
+
+	r = inherit_fds_set_cloexec(o, 0);
+	if (r < 0)
+		return r;
+	/* Only execv() after fork: the caller may have threads (the streamer). */
+	pid_t pid = fork();
+	if (pid == 0) {
+		execv(a.v[0], a.v);
+		_exit(127);
+	}
+	int saved = errno;
+	(void) inherit_fds_set_cloexec(o, 1);
+	if (pid < 0)
+		return -saved;
+	int st;
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return -errno;
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		remember_criu_failure("restore", work, log_name, -EIO);
+		return -EIO;
+	}
+	_cleanup_free_ char *buf = NULL;
+	size_t len = 0;
+	r = cs_read_file_at(AT_FDCWD, pidfile, 64, &buf, &len);
+	(void) unlink(pidfile);
+	if (r < 0) {
+		cr_set_error("criu restore left no pid file %s", pidfile);
+		return r;
+	}
+	int root = atoi(buf);
+	return root > 0 ? root : -EIO;
+}
+
 int stoke_criu_restore(const struct stoke_cr_options *o)
 {
 	_cleanup_(criu_local_free_optsp) criu_opts *c = NULL;
@@ -323,6 +464,8 @@ int stoke_criu_restore(const struct stoke_cr_options *o)
 		cr_set_error("cannot open image directory %s", o->images_dir);
 		return r;
 	}
+	if (o->stream)
+		return restore_with_binary(o, log_name);
 	r = criu_local_init_opts(&c);
 	if (r < 0)
 		return criu_result(r);

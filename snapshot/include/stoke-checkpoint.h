@@ -88,6 +88,8 @@ struct stoke_cr_options {
 	const char *cgroup_root;   /* restore: put the tree's cgroups under this path (cg root) */
 	const char *freeze_cgroup; /* dump: freeze the tree with this cgroup's freezer */
 	bool leave_stopped;	   /* restore: the tree stays stopped (SIGSTOP) afterwards */
+	bool stream;		   /* restore: images come from an image streamer in images_dir
+				    * (stoke_cr_streamer_start()), not from files */
 	const char *config_file;   /* extra criu options (criu's config file syntax), e.g.
 				    * "stream" or "lazy-pages"; not owned */
 	unsigned int timeout_s;	   /* 0: criu's default */
@@ -168,6 +170,30 @@ int stoke_gpu_restore(struct stoke_gpu *gpu, pid_t pid, const uint8_t (*old_uuid
  *  array *ret (caller frees) of *ret_n entries.
  * @return : 0 or -errno. */
 int stoke_gpu_uuids(struct stoke_gpu *gpu, uint8_t (**ret)[16], size_t *ret_n);
+
+/* --- Image streaming (restore straight from a snapshot file) ------------ */
+
+struct snap_stats;
+struct stoke_cr_streamer;
+
+/*! stoke_cr_streamer_start() :
+ *  Serve the entries of the snapshot file `snapshot` to a CRIU restore run
+ *  with o->stream and o->images_dir = `images_dir` (an existing directory
+ *  where the socket streamer-serve.sock is created), through CRIU's image
+ *  streamer protocol: no image is written to disk or tmpfs. Each file CRIU
+ *  opens is decompressed and written into its pipe by a thread of its own.
+ *  *ret is owned by the caller: stoke_cr_streamer_stop() it after the
+ *  restore, whether the restore worked or not.
+ * @return : 0 or -errno. */
+int stoke_cr_streamer_start(const char *snapshot, const char *images_dir,
+			    struct stoke_cr_streamer **ret);
+
+/*! stoke_cr_streamer_stop() :
+ *  Wait for every file to be served, remove the socket and free `s` (NULL
+ *  is fine). `ret_stats` (may be NULL) gets the readers' counters summed.
+ * @return : 0, or the first error met while serving (-EBADMSG: damaged
+ *           snapshot or protocol error). */
+int stoke_cr_streamer_stop(struct stoke_cr_streamer *s, struct snap_stats *ret_stats);
 
 /* --- Whole sequence ------------------------------------------------------ */
 

@@ -97,6 +97,13 @@ wait_count $(($(count) + 10))
 st delete --force c2
 nothing_left c2
 
+echo "# restore with CRIU's images streamed from the snapshot (no unpacking)"
+stats=$(STOKE_RESTORE_IMAGES=stream st restore --snapshot "$WORK/s2.stoke" --bundle "$BUNDLE" --detach --stats c8 </dev/null)
+echo "$stats" | grep -q '"images":"streamed"' || fail "not streamed: $stats"
+wait_count $(($(count) + 10))
+st delete --force c8
+nothing_left c8
+
 echo "# restore-on-create (annotation $WORK/s2.stoke)"
 B2=$WORK/bundle2
 mkdir -p "$B2"
