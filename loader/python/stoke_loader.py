@@ -157,8 +157,12 @@ class GpuTensor:
     def __dlpack_device__(self):
         return (2, self.device)  # kDLCUDA
 
-    def __dlpack__(self, stream=None):
-        # The loader synchronised its copies before returning: no stream wait needed.
+    def __dlpack__(self, stream=None, max_version=None, dl_device=None, copy=None):
+        # The loader synchronised its copies before returning: no stream wait
+        # is needed. An unversioned "dltensor" capsule is what every DLPack
+        # consumer accepts (max_version only allows a newer one).
+        if copy or (dl_device is not None and tuple(dl_device) != self.__dlpack_device__()):
+            raise BufferError("stoke_loader exports in place, on its own device")
         ptr = ctypes.c_void_p()
         r = _lib.ldr_model_dlpack(self._model._m, self._index, ctypes.byref(ptr))
         if r < 0:
