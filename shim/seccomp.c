@@ -9,6 +9,7 @@
 #include <linux/seccomp.h>
 #include <seccomp.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,8 +39,11 @@
 /* Classic BPF programs are limited to this many instructions by the kernel. */
 #define MAX_INSNS 4096
 
+/* The ENOSYS stub: 3 instructions plus at most 4 per architecture. */
+#define STUB_MAX (3 + 4 * 32)
+
 #define CACHE_MAGIC   "STKSCBPF"
-#define CACHE_VERSION 2u
+#define CACHE_VERSION 3u
 
 /* The on-disk cache record: this header, then n_insns struct sock_filter. */
 struct cache_header {
@@ -461,6 +465,127 @@ refused:
 	return r;
 }
 
+/* ---------------------------------------------------------------- ENOSYS stub */
+
+/* Syscalls newer than every syscall a profile names cannot have been meant
+ * by it: runc answers them with ENOSYS instead of the default action, so
+ * that a libc trying a new call (clone3, faccessat2, ...) falls back to the
+ * old one instead of failing with EPERM. A short program in front of
+ * libseccomp's does the same here, per architecture. */
+
+struct stub_arch {
+	uint32_t arch;	/* AUDIT_ARCH_* (libseccomp's SCMP_ARCH_* have the same values) */
+	uint32_t max;	/* the highest syscall number the profile names */
+	bool x32_split; /* x86_64: x32 calls share the arch, bit 30 set: left alone */
+};
+
+static bool stub_wanted(json_object *seccomp)
+{
+	json_object *v;
+	const char *def;
+
+	if (!json_object_object_get_ex(seccomp, "defaultAction", &v))
+		return false;
+	def = json_object_get_string(v);
+	/* Permissive defaults need no stub; neither does a default that already is ENOSYS. */
+	if (strcmp(def, "SCMP_ACT_ALLOW") == 0 || strcmp(def, "SCMP_ACT_LOG") == 0 ||
+	    strcmp(def, "SCMP_ACT_TRACE") == 0)
+		return false;
+	if (strcmp(def, "SCMP_ACT_ERRNO") == 0 &&
+	    json_object_object_get_ex(seccomp, "defaultErrnoRet", &v) &&
+	    json_object_get_int(v) == ENOSYS)
+		return false;
+	return true;
+}
+
+static void stub_add_arch(struct stub_arch *a, size_t *n, uint32_t arch, json_object *syscalls)
+{
+	int64_t max = -1;
+
+	if (arch == SCMP_ARCH_X32)
+		return;
+	for (size_t i = 0; i < *n; i++)
+		if (a[i].arch == arch)
+			return;
+	for (size_t i = 0; syscalls && i < json_object_array_length(syscalls); i++) {
+		json_object *names;
+		if (!json_object_object_get_ex(json_object_array_get_idx(syscalls, i), "names",
+					       &names))
+			continue;
+		for (size_t j = 0; j < json_object_array_length(names); j++) {
+			int nr = seccomp_syscall_resolve_name_arch(
+				arch, json_object_get_string(json_object_array_get_idx(names, j)));
+			/* Negative: unknown, or a pseudo number (multiplexed calls). */
+			if (nr >= 0 && nr > max)
+				max = nr;
+		}
+	}
+	if (max < 0)
+		return;
+	a[*n] = (struct stub_arch){
+		.arch = arch, .max = (uint32_t) max, .x32_split = arch == SCMP_ARCH_X86_64};
+	(*n)++;
+}
+
+/* The stub for `seccomp`, or 0 instructions when none is needed. */
+static size_t build_stub(json_object *seccomp, struct sock_filter *out, size_t cap)
+{
+	struct stub_arch a[32];
+	json_object *archs = NULL, *syscalls = NULL;
+	size_t n = 0, len, pos = 0, enosys, main_start;
+
+	if (!stub_wanted(seccomp))
+		return 0;
+	json_object_object_get_ex(seccomp, "syscalls", &syscalls);
+	stub_add_arch(a, &n, seccomp_arch_native(), syscalls);
+	if (json_object_object_get_ex(seccomp, "architectures", &archs) &&
+	    json_object_is_type(archs, json_type_array))
+		for (size_t i = 0; i < json_object_array_length(archs) && n < ELEMENTSOF(a); i++) {
+			const struct shim_seccomp_name *e = shim_seccomp_name_lookup(
+				shim_seccomp_archs, shim_seccomp_archs_count,
+				json_object_get_string(json_object_array_get_idx(archs, i)));
+			if (e)
+				stub_add_arch(a, &n, (uint32_t) e->value, syscalls);
+		}
+	if (n == 0)
+		return 0;
+
+	len = 1 + 2; /* load arch ... jump to main, return ENOSYS */
+	for (size_t i = 0; i < n; i++)
+		len += 3 + a[i].x32_split;
+	if (len > cap)
+		return 0;
+	enosys = len - 1;
+	main_start = len;
+
+	out[pos++] = (struct sock_filter) BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+						   offsetof(struct seccomp_data, arch));
+	for (size_t i = 0; i < n; i++) {
+		size_t next = pos + 3 + a[i].x32_split;
+		out[pos] = (struct sock_filter) BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, a[i].arch, 0,
+							 (uint8_t) (next - pos - 1));
+		pos++;
+		out[pos++] = (struct sock_filter) BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+							   offsetof(struct seccomp_data, nr));
+		if (a[i].x32_split) {
+			out[pos] = (struct sock_filter) BPF_JUMP(
+				BPF_JMP | BPF_JSET | BPF_K, 0x40000000u,
+				(uint8_t) (main_start - pos - 1), 0);
+			pos++;
+		}
+		out[pos] = (struct sock_filter) BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, a[i].max,
+							 (uint8_t) (enosys - pos - 1),
+							 (uint8_t) (main_start - pos - 1));
+		pos++;
+	}
+	/* Another architecture: libseccomp's program decides (it kills). */
+	out[pos] =
+		(struct sock_filter) BPF_STMT(BPF_JMP | BPF_JA, (uint32_t) (main_start - pos - 1));
+	pos++;
+	out[pos++] = (struct sock_filter) BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS);
+	return pos;
+}
+
 static void seccomp_releasep(scmp_filter_ctx *ctx)
 {
 	if (*ctx)
@@ -527,15 +652,19 @@ static int compile(json_object *seccomp, struct sock_filter **ret_insns, size_t 
 	if (st.st_size == 0 || st.st_size % sizeof(struct sock_filter) != 0 ||
 	    st.st_size > (off_t) (MAX_INSNS * sizeof(struct sock_filter)))
 		return -E2BIG;
-	insns = malloc((size_t) st.st_size);
+	insns = malloc((size_t) st.st_size + STUB_MAX * sizeof(struct sock_filter));
 	if (!insns)
 		return -ENOMEM;
-	n = cs_pread_all(fd, insns, (size_t) st.st_size, 0);
+	/* Relative jumps only in both parts: the stub can simply go first. */
+	size_t stub = build_stub(seccomp, insns, STUB_MAX);
+	n = cs_pread_all(fd, insns + stub, (size_t) st.st_size, 0);
 	if (n < 0)
 		return (int) n;
 	if (n != st.st_size)
 		return -EIO;
-	*ret_n = (size_t) st.st_size / sizeof(struct sock_filter);
+	*ret_n = stub + (size_t) st.st_size / sizeof(struct sock_filter);
+	if (*ret_n > MAX_INSNS)
+		return -E2BIG;
 	*ret_insns = TAKE_PTR(insns);
 	return 0;
 }

@@ -287,6 +287,66 @@ static void test_big_profile_exec(void)
 	json_object_put(p);
 }
 
+static int body_enosys(void)
+{
+	/* Named syscalls go up to exit_group (231 on x86_64): getppid (110)
+	 * is in range and gets the default EPERM, newer ones ENOSYS (runc). */
+	if (syscall(SYS_getppid) != -1 || errno != EPERM)
+		return 1;
+	if (syscall(SYS_getpid) <= 0)
+		return 2;
+#ifdef __x86_64__
+	if (syscall(SYS_fanotify_init, 0, 0) != -1 || errno != ENOSYS) /* 300 */
+		return 3;
+#endif
+	if (syscall(1000) != -1 || errno != ENOSYS)
+		return 4;
+	return 0;
+}
+
+static int body_errno77(void)
+{
+	/* defaultErrnoRet 77: in range 77, newer than the profile ENOSYS. */
+	if (syscall(SYS_getppid) != -1 || errno != 77)
+		return 1;
+	if (syscall(1000) != -1 || errno != ENOSYS)
+		return 2;
+	return 0;
+}
+
+static int body_kill_default(void)
+{
+	/* A killing default spares syscalls the profile cannot know. */
+	if (syscall(1000) != -1 || errno != ENOSYS)
+		return 1;
+	return 0;
+}
+
+static void test_enosys_for_newer_syscalls(void)
+{
+	struct shim_seccomp_filter *f =
+		prepare("{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"syscalls\":[{\"names\":["
+			"\"getpid\",\"exit\",\"exit_group\",\"rt_sigreturn\",\"write\"],"
+			"\"action\":\"SCMP_ACT_ALLOW\"}]}",
+			NULL);
+	ASSERT_EQ(run_child(f, body_enosys), 0);
+	shim_seccomp_filter_free(f);
+
+	f = prepare("{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"defaultErrnoRet\":77,"
+		    "\"syscalls\":[{\"names\":[\"getpid\",\"exit\",\"exit_group\","
+		    "\"rt_sigreturn\"],\"action\":\"SCMP_ACT_ALLOW\"}]}",
+		    NULL);
+	ASSERT_EQ(run_child(f, body_errno77), 0);
+	shim_seccomp_filter_free(f);
+
+	f = prepare("{\"defaultAction\":\"SCMP_ACT_KILL_PROCESS\",\"syscalls\":[{\"names\":["
+		    "\"getpid\",\"exit\",\"exit_group\",\"rt_sigreturn\"],\"action\":"
+		    "\"SCMP_ACT_ALLOW\"}]}",
+		    NULL);
+	ASSERT_EQ(run_child(f, body_kill_default), 0);
+	shim_seccomp_filter_free(f);
+}
+
 /* SCMP_ACT_TRACE hands errnoRet to the tracer (PTRACE_GETEVENTMSG). */
 static void test_trace_errno_ret(void)
 {
@@ -518,6 +578,7 @@ int main(void)
 	RUN_TEST(test_arg_filters);
 	RUN_TEST(test_big_profile_exec);
 	RUN_TEST(test_trace_errno_ret);
+	RUN_TEST(test_enosys_for_newer_syscalls);
 	RUN_TEST(test_cache);
 	RUN_TEST(test_notify_listener);
 	RUN_TEST(test_send_listener_errors);
