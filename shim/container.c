@@ -6,6 +6,7 @@
 #include "container.h"
 #include "cgroup.h"
 #include "hooks.h"
+#include "join.h"
 #include "process.h"
 #include "seccomp.h"
 #include "sync.h"
@@ -48,6 +49,7 @@ struct create_ctx {
 	int fifo_fd;
 	int console_fd;
 	bool slow; /* namespaces joined by path, or a time namespace: setns/unshare + fork */
+	struct shim_join join; /* how the init gets into its cgroup (join.h) */
 	pid_t host_pid;
 };
 
@@ -238,6 +240,10 @@ static _Noreturn void child_main(struct create_ctx *c)
 	if (recv_expect(sync, SHIM_SYNC_GO, &m) < 0)
 		_exit(1);
 	c->host_pid = (pid_t) m.value;
+	/* First, while our credentials are still the runtime's: the v1 cgroups. */
+	r = shim_join_self(&c->join);
+	if (r < 0)
+		child_fail(sync, r, "join the container's cgroup");
 	if (c->slow)
 		child_slow_namespaces(c);
 	if (cfg->ns[SHIM_NS_USER].enabled) {
@@ -675,11 +681,18 @@ int shim_container_create(const struct shim_config *cfg, const struct shim_creat
 		.console_fd = console_fd,
 		.slow = needs_slow_path(cfg),
 	};
-	/* The one clone: every new namespace at once (fast path), or none (slow path). */
+	r = shim_join_prepare(cg, &c.join);
+	if (r < 0) {
+		fail(r, err, errlen, "open the container's cgroup");
+		goto out_remove;
+	}
+	/* The one clone: every new namespace at once (fast path), or none (slow
+	 * path), straight into the v2 cgroup where there is one. */
 	int flags = c.slow ? 0 : clone_flags(cfg);
-	child = (pid_t) syscall(SYS_clone, (unsigned long) flags | SIGCHLD, 0, NULL, NULL, 0);
+	child = shim_join_clone(&c.join, (unsigned long) flags);
 	if (child < 0) {
-		r = fail(-errno, err, errlen, "clone the container's init");
+		r = fail(child, err, errlen, "clone the container's init");
+		shim_join_done(&c.join);
 		goto out_remove;
 	}
 	if (child == 0)
@@ -693,7 +706,8 @@ int shim_container_create(const struct shim_config *cfg, const struct shim_creat
 		if (r < 0)
 			goto out_kill;
 	}
-	r = shim_cgroup_enter(cg, child);
+	r = shim_join_parent(&c.join, child);
+	shim_join_done(&c.join);
 	if (r < 0) {
 		fail(r, err, errlen, "move the init into its cgroup");
 		goto out_kill;

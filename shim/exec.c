@@ -7,6 +7,7 @@
  */
 #include "container.h"
 #include "cgroup.h"
+#include "join.h"
 #include "process.h"
 #include "seccomp.h"
 #include "sync.h"
@@ -40,6 +41,7 @@ struct exec_ctx {
 	int ns_fd[SHIM_NS_COUNT]; /* -1: same as ours, or not a namespace of the container */
 	int sync_parent, sync_child;
 	int console_fd;
+	struct shim_join join;
 };
 
 __attribute__((format(printf, 4, 5))) static int fail(int r, char *err, size_t errlen,
@@ -78,6 +80,9 @@ static _Noreturn void exec_child(struct exec_ctx *c)
 	r = shim_sync_recv(sync, &m, NULL);
 	if (r < 0 || m.type != SHIM_SYNC_GO)
 		_exit(1);
+	r = shim_join_self(&c->join);
+	if (r < 0)
+		child_fail(sync, r, "join the container's cgroup");
 
 	/* User namespace first: it gives the capabilities the other joins need. */
 	static const int order[] = {SHIM_NS_USER, SHIM_NS_MOUNT, SHIM_NS_NET,
@@ -189,6 +194,7 @@ int shim_container_exec(const char *root, const struct shim_state *s, const stru
 
 	for (int t = 0; t < SHIM_NS_COUNT; t++)
 		c.ns_fd[t] = -1;
+	c.join.v2_fd = -1;
 	if (p->terminal && !o->console_socket && o->console_fd < 0)
 		return fail(-EINVAL, err, errlen,
 			    "process.terminal is true but no --console-socket was given");
@@ -251,9 +257,14 @@ int shim_container_exec(const char *root, const struct shim_state *s, const stru
 			goto out;
 		}
 	}
-	child = (pid_t) syscall(SYS_clone, (unsigned long) SIGCHLD, 0, NULL, NULL, 0);
+	r = shim_join_prepare(cg, &c.join);
+	if (r < 0) {
+		fail(r, err, errlen, "open the container's cgroup");
+		goto out;
+	}
+	child = shim_join_clone(&c.join, 0);
 	if (child < 0) {
-		r = fail(-errno, err, errlen, "clone");
+		r = fail(child, err, errlen, "clone");
 		goto out;
 	}
 	if (child == 0)
@@ -265,7 +276,7 @@ int shim_container_exec(const char *root, const struct shim_state *s, const stru
 	if (self_timens >= 0)
 		(void) setns(self_timens, CLONE_NEWTIME);
 
-	if (cg && (r = shim_cgroup_enter(cg, child)) < 0) {
+	if ((r = shim_join_parent(&c.join, child)) < 0) {
 		fail(r, err, errlen, "move the process into the container's cgroup");
 		goto out_kill;
 	}
@@ -347,6 +358,7 @@ out:
 	for (int t = 0; t < SHIM_NS_COUNT; t++)
 		if (c.ns_fd[t] >= 0)
 			close(c.ns_fd[t]);
+	shim_join_done(&c.join);
 	shim_seccomp_filter_free(filter);
 	return r;
 }
