@@ -8,7 +8,11 @@
  * and SCMP_ACT_TRACE use errnoRet (default EPERM); rules whose action equals
  * the default action are dropped; several args[] entries for the same index
  * become separate rules (OR), otherwise all args of an entry are ANDed;
- * SCMP_CMP_MASKED_EQ takes value as the mask and valueTwo as the datum.
+ * SCMP_CMP_MASKED_EQ takes value as the mask and valueTwo as the datum;
+ * unless the default action is permissive (ALLOW, LOG, TRACE) or already
+ * ERRNO(ENOSYS), syscalls numbered above every syscall the profile names
+ * (per architecture) fail with ENOSYS, so a libc falls back from calls
+ * newer than the profile (clone3, faccessat2, ...).
  *
  * Cache: <cache_dir>/<16 hex digits>.bpf, keyed by FNV-1a 64 over the
  * profile's canonical JSON, the libseccomp version, uname release and
