@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "dio.h"
 #include "engine.h"
 #include "fd-util.h"
 #include "gpu.h"
@@ -517,7 +518,16 @@ static int open_files(struct plan *p, const struct ldr_load_options *o, char *er
 		if (o->flags & LDR_LOAD_NO_DIRECT)
 			continue;
 		/* Filesystems without O_DIRECT (tmpfs, some overlays) refuse it. */
-		p->fds[2 * f + 1] = open(m->files[f].path, O_RDONLY | O_CLOEXEC | O_DIRECT);
+		int dfd = open(m->files[f].path, O_RDONLY | O_CLOEXEC | O_DIRECT);
+		uint32_t align;
+		/* Where the kernel says (6.1+), trust it: no direct I/O at all, or
+		 * an alignment our 4 KiB plan does not meet, means buffered. */
+		if (dfd >= 0 && ldr_dio_align(dfd, &align) >= 0 &&
+		    (align == 0 || LDR_ALIGN % align != 0)) {
+			close(dfd);
+			dfd = -1;
+		}
+		p->fds[2 * f + 1] = dfd;
 	}
 	return 0;
 }
