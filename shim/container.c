@@ -139,6 +139,17 @@ static int write_time_offsets(const struct shim_config *cfg)
  * runtime's privileges). A pid or time namespace only applies to children:
  * fork once; the middle process reports the init's pid and exits.
  */
+/* Whether `path` is the namespace of type `t` we are already in (joining our
+ * own user namespace is an error; joining any other of our own is a no-op). */
+static bool is_own_ns(const char *path, enum shim_ns_type t)
+{
+	char self[64];
+	struct stat a, b;
+	snprintf(self, sizeof(self), "/proc/self/ns/%s", shim_ns_proc_name(t));
+	return stat(path, &a) == 0 && stat(self, &b) == 0 && a.st_ino == b.st_ino &&
+	       a.st_dev == b.st_dev;
+}
+
 static void child_slow_namespaces(struct create_ctx *c)
 {
 	const struct shim_config *cfg = c->cfg;
@@ -146,7 +157,8 @@ static void child_slow_namespaces(struct create_ctx *c)
 	char msg[256];
 	struct shim_sync_msg m;
 
-	if (cfg->ns[SHIM_NS_USER].enabled && cfg->ns[SHIM_NS_USER].path) {
+	if (cfg->ns[SHIM_NS_USER].enabled && cfg->ns[SHIM_NS_USER].path &&
+	    !is_own_ns(cfg->ns[SHIM_NS_USER].path, SHIM_NS_USER)) {
 		_cleanup_close_ int fd = open(cfg->ns[SHIM_NS_USER].path, O_RDONLY | O_CLOEXEC);
 		if (fd < 0 || setns(fd, CLONE_NEWUSER) < 0) {
 			snprintf(msg, sizeof(msg), "join the user namespace %s",
@@ -155,7 +167,7 @@ static void child_slow_namespaces(struct create_ctx *c)
 		}
 	}
 	for (int t = SHIM_NS_MOUNT; t < SHIM_NS_COUNT; t++) {
-		if (!cfg->ns[t].enabled || !cfg->ns[t].path)
+		if (!cfg->ns[t].enabled || !cfg->ns[t].path || is_own_ns(cfg->ns[t].path, t))
 			continue;
 		_cleanup_close_ int fd = open(cfg->ns[t].path, O_RDONLY | O_CLOEXEC);
 		if (fd < 0 || setns(fd, shim_ns_clone_flag(t)) < 0) {
