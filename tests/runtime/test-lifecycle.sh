@@ -124,6 +124,15 @@ set +e; wait $runpid; rc=$?; set -e
 [ $rc -eq 137 ] || fail "killed by SIGKILL: exit status $rc, expected 137"
 assert_gone c3
 
+# --no-pivot (chroot + MS_MOVE), --preserve-fds, --no-new-keyring
+edit_config "$BUNDLE" "c['process']['args'] = ['sh', '-c', 'cat <&3; ls /proc/self/fd | wc -l']; c['linux']['cgroupsPath'] = '$(cgpath c4)'"
+echo passed-fd >"$WORK/fd3"
+out=$(st run --no-pivot --no-new-keyring --preserve-fds 1 --bundle "$BUNDLE" c4 3<"$WORK/fd3" 4<"$WORK/fd3" </dev/null)
+[ "$(echo "$out" | head -1)" = passed-fd ] || fail "--preserve-fds: $out"
+# fds 0-3 and the one ls opens: fd 4 was not preserved
+[ "$(echo "$out" | tail -1)" = 5 ] || fail "an fd beyond --preserve-fds leaked: $out"
+assert_gone c4
+
 # spec: the default and the rootless config; refuses to overwrite
 mkdir "$WORK/spec"
 st spec --bundle "$WORK/spec"
