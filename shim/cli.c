@@ -448,6 +448,7 @@ static int cmd_create(int argc, char **argv, const struct shim_globals *g)
 					 : shim_container_create(cfg, &o, &pid, err, sizeof(err));
 	if (r < 0)
 		return log_error("container \"%s\": create failed: %s", id, err), 1;
+	log_debug("container \"%s\": created, init pid %d, bundle %s", id, (int) pid, cfg->bundle);
 	return 0;
 }
 
@@ -502,6 +503,7 @@ static int cmd_run(int argc, char **argv, const struct shim_globals *g)
 	}
 	if (relay && relay_receive(&rl) < 0)
 		log_warning("container \"%s\": no terminal received", id);
+	log_debug("container \"%s\": running, init pid %d", id, (int) pid);
 
 	_cleanup_(shim_state_freep) struct shim_state *s = NULL;
 	if (cfg->hooks[SHIM_HOOK_POSTSTART].n && shim_state_load(g->root, id, &s) == 0) {
