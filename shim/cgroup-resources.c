@@ -1155,9 +1155,9 @@ json_object *cg_devices_default_rules(void)
 	return json_tokener_parse(rules);
 }
 
-static void rule_text(json_object *d, char *buf, size_t len)
+static void rule_text(json_object *d, char type, char *buf, size_t len)
 {
-	json_object *t = get(d, "type"), *a = get(d, "access");
+	json_object *a = get(d, "access");
 	int64_t major = -1, minor = -1;
 	char mj[24] = "*", mn[24] = "*";
 	const char *access = a && json_object_get_string(a)[0] ? json_object_get_string(a) : "rwm";
@@ -1168,7 +1168,23 @@ static void rule_text(json_object *d, char *buf, size_t len)
 		snprintf(mj, sizeof(mj), "%" PRId64, major);
 	if (minor >= 0)
 		snprintf(mn, sizeof(mn), "%" PRId64, minor);
-	snprintf(buf, len, "%c %s:%s %s", t ? json_object_get_string(t)[0] : 'a', mj, mn, access);
+	snprintf(buf, len, "%c %s:%s %s", type, mj, mn, access);
+}
+
+/* The kernel reads any "a ..." line as "every device, every access": a
+ * rule of type a that names numbers or fewer accesses becomes a block
+ * rule and a char rule. */
+static bool type_a_is_everything(json_object *d)
+{
+	json_object *a = get(d, "access");
+	int64_t major = -1, minor = -1;
+
+	get_i64(d, "major", &major);
+	get_i64(d, "minor", &minor);
+	return major < 0 && minor < 0 &&
+	       (!a || !json_object_get_string(a)[0] ||
+		(strchr(json_object_get_string(a), 'r') && strchr(json_object_get_string(a), 'w') &&
+		 strchr(json_object_get_string(a), 'm')));
 }
 
 /* v1: the kernel applies each write in order, which is the OCI semantics. */
@@ -1177,11 +1193,24 @@ static int devices_v1(struct cg_hier *h, json_object *rules)
 	char buf[96], field[64];
 
 	for (size_t i = 0; i < json_object_array_length(rules); i++) {
-		json_object *d = json_object_array_get_idx(rules, i);
-		bool allow = json_object_get_boolean(get(d, "allow"));
-		rule_text(d, buf, sizeof(buf));
+		json_object *d = json_object_array_get_idx(rules, i), *t = get(d, "type");
+		const char *file =
+			json_object_get_boolean(get(d, "allow")) ? "devices.allow" : "devices.deny";
+		char type = t ? json_object_get_string(t)[0] : 'a';
+		int r;
+
 		snprintf(field, sizeof(field), "linux.resources.devices[%zu]", i);
-		int r = cg_write(h, allow ? "devices.allow" : "devices.deny", buf, field);
+		if (type == 'a' && !type_a_is_everything(d)) {
+			rule_text(d, 'b', buf, sizeof(buf));
+			r = cg_write(h, file, buf, field);
+			if (r == 0) {
+				rule_text(d, 'c', buf, sizeof(buf));
+				r = cg_write(h, file, buf, field);
+			}
+		} else {
+			rule_text(d, type, buf, sizeof(buf));
+			r = cg_write(h, file, buf, field);
+		}
 		if (r < 0)
 			return r;
 	}
