@@ -435,35 +435,40 @@ static int setup_devices(const struct shim_config *cfg, char *err, size_t errlen
 {
 	char dst[PATH_MAX];
 	bool dev_bind;
-	bool has_dev = config_mounts_dev(cfg, &dev_bind);
 	int r;
 
-	/* A bind-mounted /dev is the host's: leave it alone, as runc does. */
-	if (has_dev && !dev_bind) {
-		for (size_t i = 0; i < ELEMENTSOF(default_devs); i++) {
-			char host[64];
-			snprintf(dst, sizeof(dst), "%s/dev/%s", cfg->rootfs, default_devs[i].name);
-			snprintf(host, sizeof(host), "/dev/%s", default_devs[i].name);
-			r = make_device(dst, 'c', default_devs[i].major, default_devs[i].minor,
-					0666, false, 0, false, 0, host);
-			if (r < 0)
-				return fail(r, err, errlen, "device /dev/%s", default_devs[i].name);
-		}
-		static const char *const links[][2] = {
-			{"/proc/self/fd", "fd"},       {"/proc/self/fd/0", "stdin"},
-			{"/proc/self/fd/1", "stdout"}, {"/proc/self/fd/2", "stderr"},
-			{"pts/ptmx", "ptmx"},
-		};
-		for (size_t i = 0; i < ELEMENTSOF(links); i++) {
-			snprintf(dst, sizeof(dst), "%s/dev/%s", cfg->rootfs, links[i][1]);
-			(void) unlink(dst);
-			if (symlink(links[i][0], dst) < 0 && errno != EEXIST)
-				return fail(-errno, err, errlen, "symlink /dev/%s", links[i][1]);
-		}
-		if (access("/proc/kcore", F_OK) == 0) {
-			snprintf(dst, sizeof(dst), "%s/dev/core", cfg->rootfs);
-			(void) symlink("/proc/kcore", dst);
-		}
+	/* A bind-mounted /dev is someone else's (the host's): leave it alone,
+	 * devices of linux.devices included, as runc does. Otherwise (a tmpfs,
+	 * or no /dev mount at all: then in the rootfs itself, as runc does too)
+	 * create the default devices, the /dev symlinks and linux.devices. */
+	(void) config_mounts_dev(cfg, &dev_bind);
+	if (dev_bind)
+		return 0;
+	snprintf(dst, sizeof(dst), "%s/dev", cfg->rootfs);
+	(void) mkdir(dst, 0755);
+	for (size_t i = 0; i < ELEMENTSOF(default_devs); i++) {
+		char host[64];
+		snprintf(dst, sizeof(dst), "%s/dev/%s", cfg->rootfs, default_devs[i].name);
+		snprintf(host, sizeof(host), "/dev/%s", default_devs[i].name);
+		r = make_device(dst, 'c', default_devs[i].major, default_devs[i].minor, 0666, false,
+				0, false, 0, host);
+		if (r < 0)
+			return fail(r, err, errlen, "device /dev/%s", default_devs[i].name);
+	}
+	static const char *const links[][2] = {
+		{"/proc/self/fd", "fd"},       {"/proc/self/fd/0", "stdin"},
+		{"/proc/self/fd/1", "stdout"}, {"/proc/self/fd/2", "stderr"},
+		{"pts/ptmx", "ptmx"},
+	};
+	for (size_t i = 0; i < ELEMENTSOF(links); i++) {
+		snprintf(dst, sizeof(dst), "%s/dev/%s", cfg->rootfs, links[i][1]);
+		(void) unlink(dst);
+		if (symlink(links[i][0], dst) < 0 && errno != EEXIST)
+			return fail(-errno, err, errlen, "symlink /dev/%s", links[i][1]);
+	}
+	if (access("/proc/kcore", F_OK) == 0) {
+		snprintf(dst, sizeof(dst), "%s/dev/core", cfg->rootfs);
+		(void) symlink("/proc/kcore", dst);
 	}
 	for (size_t i = 0; i < cfg->n_devices; i++) {
 		const struct shim_device *d = &cfg->devices[i];
