@@ -4,12 +4,9 @@
  * here instruction by instruction (no libbpf, no compiler), loaded and
  * attached with bpf(2).
  *
- * The program checks the rules from last to first and the first match
- * decides, which is the OCI meaning of an ordered rule list (later rules
- * override earlier ones). An allow rule matches when it grants every
- * requested access bit; a deny rule when it denies any of them. With no
- * matching rule the access is allowed, as in a fresh v1 devices cgroup
- * (configs start with a deny-all rule, which then matches everything).
+ * The rules are reduced as the v1 devices controller reduces its writes
+ * (see the emulator below), so a v2 host grants exactly what a v1 host
+ * would for the same config.
  */
 #include "cgroup-internal.h"
 
@@ -75,47 +72,124 @@ static int64_t num(json_object *d, const char *key)
 	return json_object_get_int64(v);
 }
 
-/* One rule: jumps to the end of its block when it does not match. r2 type,
- * r3 access, r4 major, r5 minor; r1 is scratch. */
-static int emit_rule(struct prog *p, json_object *d)
+/* ---------------------------------------------------------------- emulator */
+
+/* The rule list is first reduced the way the v1 devices controller reduces
+ * its writes: a default (allow or deny everything) plus exceptions of the
+ * other polarity, an exception's accesses merged or removed per exact
+ * (type, major, minor). The program then tests exceptions only, so its
+ * answer does not depend on rule order, and v1 and v2 hosts agree. */
+
+#define MAX_EXCEPTIONS 512
+
+struct exception {
+	int type;	      /* BPF_DEVCG_DEV_BLOCK / _CHAR */
+	int64_t major, minor; /* -1: any */
+	int access;
+};
+
+struct emulator {
+	bool default_allow;
+	struct exception ex[MAX_EXCEPTIONS];
+	size_t n;
+};
+
+static struct exception *find(struct emulator *e, int type, int64_t major, int64_t minor)
 {
-	json_object *v;
-	size_t jumps[4], nj = 0, start;
-	bool allow = json_object_object_get_ex(d, "allow", &v) && json_object_get_boolean(v);
-	const char *type = json_object_object_get_ex(d, "type", &v) && json_object_get_string(v)
-				   ? json_object_get_string(v)
-				   : "a";
-	int acc = access_bits(json_object_object_get_ex(d, "access", &v) ? json_object_get_string(v)
-									 : NULL);
-	int64_t major = num(d, "major"), minor = num(d, "minor");
+	for (size_t i = 0; i < e->n; i++)
+		if (e->ex[i].type == type && e->ex[i].major == major && e->ex[i].minor == minor)
+			return &e->ex[i];
+	return NULL;
+}
+
+static int apply_one(struct emulator *e, bool allow, int type, int64_t major, int64_t minor,
+		     int access)
+{
+	struct exception *x = find(e, type, major, minor);
+
+	/* Same polarity as the default: take accesses out of an exception. */
+	if (allow == e->default_allow) {
+		if (x) {
+			x->access &= ~access;
+			if (!x->access)
+				*x = e->ex[--e->n];
+		}
+		return 0;
+	}
+	if (x) {
+		x->access |= access;
+		return 0;
+	}
+	if (e->n == MAX_EXCEPTIONS)
+		return -E2BIG;
+	e->ex[e->n++] = (struct exception){type, major, minor, access};
+	return 0;
+}
+
+static int emulate(json_object *rules, struct emulator *e)
+{
+	/* A fresh cgroup allows everything (as under v1's root). */
+	e->default_allow = true;
+	e->n = 0;
+	for (size_t i = 0; i < json_object_array_length(rules); i++) {
+		json_object *d = json_object_array_get_idx(rules, i), *v;
+		bool allow =
+			json_object_object_get_ex(d, "allow", &v) && json_object_get_boolean(v);
+		const char *type =
+			json_object_object_get_ex(d, "type", &v) && json_object_get_string(v)
+				? json_object_get_string(v)
+				: "a";
+		int acc = access_bits(json_object_object_get_ex(d, "access", &v)
+					      ? json_object_get_string(v)
+					      : NULL);
+		int64_t major = num(d, "major"), minor = num(d, "minor");
+		int r = 0;
+
+		if (type[0] == 'a' && major < 0 && minor < 0 && acc == 7) {
+			e->default_allow = allow;
+			e->n = 0;
+			continue;
+		}
+		if (type[0] != 'c')
+			r = apply_one(e, allow, BPF_DEVCG_DEV_BLOCK, major, minor, acc);
+		if (r == 0 && type[0] != 'b')
+			r = apply_one(e, allow, BPF_DEVCG_DEV_CHAR, major, minor, acc);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- program */
+
+/* One exception: jumps past its block when it does not match. r2 type,
+ * r3 access, r4 major, r5 minor; r1 is scratch. An allowed exception
+ * (default deny) must grant every requested access; a denied one (default
+ * allow) matches when it takes away any of them. */
+static int emit_exception(struct prog *p, const struct exception *x, bool allow)
+{
+	size_t jumps[4], nj = 0;
 	int r = 0;
 
-	start = p->n;
-	(void) start;
-	if (type[0] == 'b' || type[0] == 'c') {
-		jumps[nj++] = p->n;
-		r |= emit(p, JMP_IMM(BPF_JNE, BPF_REG_2,
-				     type[0] == 'b' ? BPF_DEVCG_DEV_BLOCK : BPF_DEVCG_DEV_CHAR, 0));
-	}
+	jumps[nj++] = p->n;
+	r |= emit(p, JMP_IMM(BPF_JNE, BPF_REG_2, x->type, 0));
 	r |= emit(p, MOV32_REG(BPF_REG_1, BPF_REG_3));
 	if (allow) {
-		/* Every requested bit must be granted: (access & ~acc) == 0. */
-		r |= emit(p, ALU32_IMM(BPF_AND, BPF_REG_1, ~acc & 7));
+		r |= emit(p, ALU32_IMM(BPF_AND, BPF_REG_1, ~x->access & 7));
 		jumps[nj++] = p->n;
 		r |= emit(p, JMP_IMM(BPF_JNE, BPF_REG_1, 0, 0));
 	} else {
-		/* Any requested bit denied: (access & acc) != 0. */
-		r |= emit(p, ALU32_IMM(BPF_AND, BPF_REG_1, acc));
+		r |= emit(p, ALU32_IMM(BPF_AND, BPF_REG_1, x->access));
 		jumps[nj++] = p->n;
 		r |= emit(p, JMP_IMM(BPF_JEQ, BPF_REG_1, 0, 0));
 	}
-	if (major >= 0) {
+	if (x->major >= 0) {
 		jumps[nj++] = p->n;
-		r |= emit(p, JMP_IMM(BPF_JNE, BPF_REG_4, (int32_t) major, 0));
+		r |= emit(p, JMP_IMM(BPF_JNE, BPF_REG_4, (int32_t) x->major, 0));
 	}
-	if (minor >= 0) {
+	if (x->minor >= 0) {
 		jumps[nj++] = p->n;
-		r |= emit(p, JMP_IMM(BPF_JNE, BPF_REG_5, (int32_t) minor, 0));
+		r |= emit(p, JMP_IMM(BPF_JNE, BPF_REG_5, (int32_t) x->minor, 0));
 	}
 	r |= emit(p, MOV64_IMM(BPF_REG_0, allow ? 1 : 0));
 	r |= emit(p, EXIT());
@@ -128,7 +202,14 @@ static int emit_rule(struct prog *p, json_object *d)
 
 static int build_program(json_object *rules, struct prog *p)
 {
-	int r = 0;
+	struct emulator *e = malloc(sizeof(*e));
+	int r;
+
+	if (!e)
+		return -ENOMEM;
+	r = emulate(rules, e);
+	if (r < 0)
+		goto out;
 
 	/* struct bpf_cgroup_dev_ctx { u32 access_type; u32 major; u32 minor; }:
 	 * access_type is (access << 16) | type. */
@@ -138,16 +219,21 @@ static int build_program(json_object *rules, struct prog *p)
 	r |= emit(p, ALU32_IMM(BPF_RSH, BPF_REG_3, 16));
 	r |= emit(p, LDX_W(BPF_REG_4, BPF_REG_1, 4));
 	r |= emit(p, LDX_W(BPF_REG_5, BPF_REG_1, 8));
-	if (r)
-		return -E2BIG;
-	for (size_t i = json_object_array_length(rules); i-- > 0;) {
-		r = emit_rule(p, json_object_array_get_idx(rules, i));
-		if (r < 0)
-			return r;
+	if (r) {
+		r = -E2BIG;
+		goto out;
 	}
-	r |= emit(p, MOV64_IMM(BPF_REG_0, 1));
-	r |= emit(p, EXIT());
-	return r ? -E2BIG : 0;
+	for (size_t i = 0; i < e->n; i++) {
+		r = emit_exception(p, &e->ex[i], !e->default_allow);
+		if (r < 0)
+			goto out;
+	}
+	r = emit(p, MOV64_IMM(BPF_REG_0, e->default_allow ? 1 : 0));
+	if (r == 0)
+		r = emit(p, EXIT());
+out:
+	free(e);
+	return r;
 }
 
 static int load_program(const struct prog *p)

@@ -390,6 +390,7 @@ static void test_freeze_kill_destroy(void)
 }
 
 static int go_pipe[2];
+static int open_mode = O_RDONLY; /* how opener() opens its node */
 
 /* Wait for "go" (the parent moves us into the cgroup first), then open
  * the node named by arg; exit 0 opened, 1 EPERM, 2 other error. */
@@ -398,7 +399,7 @@ static void opener(void *arg)
 	char c;
 	if (read(go_pipe[0], &c, 1) != 1)
 		_exit(3);
-	int fd = open(arg, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	int fd = open(arg, open_mode | O_CLOEXEC | O_NONBLOCK);
 	if (fd >= 0)
 		_exit(0);
 	_exit(errno == EPERM ? 1 : 2);
@@ -488,14 +489,37 @@ static void test_devices_bpf(void)
 	ASSERT_EQ(try_open(cg, null), 0);
 	ASSERT_EQ(try_open(cg, kmsg), 1); /* allowed w, asked r */
 
-	/* Replaced, not stacked: a program allowing 1:11 r takes over. */
+	/* Replaced, not stacked: a program allowing 1:* r takes over. A deny
+	 * of exactly 1:3 takes nothing from the 1:* exception (v1's rule). */
 	rules = parse("[{\"allow\":false,\"access\":\"rwm\"},{\"allow\":true,\"type\":\"c\","
 		      "\"major\":1,\"minor\":-1,\"access\":\"r\"},{\"allow\":false,\"type\":\"c\","
 		      "\"major\":1,\"minor\":3,\"access\":\"r\"}]");
 	ASSERT_OK(cg_bpf_devices_replace(fd, rules));
 	json_object_put(rules);
 	ASSERT_EQ(try_open(cg, kmsg), 0);
-	ASSERT_EQ(try_open(cg, null), 1); /* a later deny overrides the wildcard allow */
+	ASSERT_EQ(try_open(cg, null), 0);
+
+	/* Accesses granted by separate rules add up, and a deny takes away. */
+	rules = parse("[{\"allow\":false,\"access\":\"rwm\"},{\"allow\":true,\"type\":\"c\","
+		      "\"major\":1,\"minor\":11,\"access\":\"r\"},{\"allow\":true,\"type\":\"c\","
+		      "\"major\":1,\"minor\":11,\"access\":\"w\"},{\"allow\":true,\"type\":\"c\","
+		      "\"major\":1,\"minor\":3,\"access\":\"rw\"},{\"allow\":false,\"type\":\"c\","
+		      "\"major\":1,\"minor\":3,\"access\":\"w\"}]");
+	ASSERT_OK(cg_bpf_devices_replace(fd, rules));
+	json_object_put(rules);
+	open_mode = O_RDWR;
+	ASSERT_EQ(try_open(cg, kmsg), 0);
+	ASSERT_EQ(try_open(cg, null), 1);
+	open_mode = O_RDONLY;
+	ASSERT_EQ(try_open(cg, null), 0);
+
+	/* Default allow with a deny exception. */
+	rules = parse("[{\"allow\":true,\"access\":\"rwm\"},{\"allow\":false,\"type\":\"a\","
+		      "\"major\":1,\"minor\":11,\"access\":\"r\"}]");
+	ASSERT_OK(cg_bpf_devices_replace(fd, rules));
+	json_object_put(rules);
+	ASSERT_EQ(try_open(cg, kmsg), 1);
+	ASSERT_EQ(try_open(cg, null), 0);
 
 	ASSERT_OK(cg_bpf_devices_detach_all(fd));
 	ASSERT_EQ(try_open(cg, null), 0);
