@@ -56,12 +56,22 @@ assert e["data"]["memory"]["usage"]["usage"] > 0, e
 assert "pids" in e["data"] and e["data"]["pids"]["current"] >= 1, e
 ' || fail "events --stats"
 
+# events without --stats: a stats event every --interval
+n=$(timeout 5 "$STOKE" --root "$ROOT" events --interval 100ms c1 | head -3 | grep -c '"type":"stats"') || true
+[ "$n" = 3 ] || fail "events --interval: $n stats events"
+
 # update: JSON on stdin, then flags; read back from the cgroup
 echo '{"pids":{"limit":77}}' | st update -r - c1
 pidsdir=$(cgroup_dirs c1 | grep '/pids/' | head -1)
 [ -n "$pidsdir" ] && { [ "$(cat "$pidsdir/pids.max")" = 77 ] || fail "update JSON: pids.max=$(cat "$pidsdir/pids.max")"; }
-st update --pids-limit 88 c1
+st update --pids-limit 88 --memory 64m c1
 [ -n "$pidsdir" ] && { [ "$(cat "$pidsdir/pids.max")" = 88 ] || fail "update flag"; }
+memdir=$(cgroup_dirs c1 | grep '/memory/' | head -1)
+if [ -n "$memdir" ]; then
+	[ "$(cat "$memdir/memory.limit_in_bytes")" = $((64 << 20)) ] || fail "update --memory 64m"
+else
+	[ "$(cat "$(cgroup_dirs c1 | head -1)/memory.max")" = $((64 << 20)) ] || fail "update --memory 64m (v2)"
+fi
 echo '{"pids":{"limit":"x"}}' | st update -r - c1 2>"$WORK/err" && fail "bad update accepted"
 grep -q "pids" "$WORK/err" || fail "bad update message: $(cat "$WORK/err")"
 
