@@ -51,6 +51,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -965,6 +966,26 @@ static int spawn_start_helper(const char *fifo, pid_t init)
 	return 0;
 }
 
+/* Whether most of `path` is in the page cache (mincore over a mapping). */
+static bool mostly_cached(const char *path)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0 || st.st_size == 0)
+		return false;
+	size_t page = (size_t) sysconf(_SC_PAGESIZE), len = (size_t) st.st_size;
+	size_t n = (len + page - 1) / page, resident = 0;
+	void *map = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+	if (map == MAP_FAILED)
+		return false;
+	_cleanup_free_ unsigned char *vec = malloc(n);
+	if (vec && mincore(map, len, vec) == 0)
+		for (size_t i = 0; i < n; i++)
+			resident += vec[i] & 1;
+	munmap(map, len);
+	return resident * 2 > n;
+}
+
 /* Stream mode: only stoke's own records go to the directory (the GPU
  * record is read before CRIU runs); CRIU's images come through the socket. */
 static int stream_prepare(struct snap_reader *rd, const char *dir)
@@ -1008,7 +1029,17 @@ static int do_restore(const struct restore_args *a, const struct shim_config *cf
 	/* 1. The checkpoint, checked against the bundle before anything exists. */
 	if (a->snapshot) {
 		t->from_snapshot = true;
-		r = snap_reader_open(a->snapshot, NULL, &rd);
+		/* Buffered reads: one node restores many containers from one
+		 * snapshot, and O_DIRECT would read it from the disk every time
+		 * (and never leave it in the page cache). Set
+		 * STOKE_RESTORE_DIRECT=1 for O_DIRECT when the file is not
+		 * mostly cached already. */
+		const char *direct = secure_getenv("STOKE_RESTORE_DIRECT");
+		bool use_direct = direct && !strcmp(direct, "1") && !mostly_cached(a->snapshot);
+		struct snap_reader_options ropts = {
+			.flags = use_direct ? 0 : SNAP_READER_NO_DIRECT,
+		};
+		r = snap_reader_open(a->snapshot, &ropts, &rd);
 		if (r < 0)
 			return fail(r, err, errlen, "snapshot %s: %s", a->snapshot,
 				    snap_last_error());
