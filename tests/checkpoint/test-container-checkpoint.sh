@@ -12,6 +12,9 @@ source "$(dirname "$0")/../runtime/lib.sh"
 
 OUT=$WORK/out
 mkdir -p "$OUT"
+# Restores unpack here (not the shared /dev/shm), so leftovers are ours.
+export STOKE_RESTORE_TMPDIR=$WORK/shm
+mkdir -p "$STOKE_RESTORE_TMPDIR"
 make_bundle "$BUNDLE" /bin/sh /counter.sh
 cat >"$BUNDLE/rootfs/counter.sh" <<'EOF'
 #!/bin/sh
@@ -64,7 +67,7 @@ nothing_left() {
 		fail "$id: cgroup left behind: $(find /sys/fs/cgroup -maxdepth 6 -type d -path "*/stoke/$id")"
 	fi
 	! grep -q "$ROOT/$id" /proc/self/mountinfo || fail "$id: mount left behind"
-	! ls /dev/shm | grep -q '^stoke-restore-' || fail "temporary images left in /dev/shm"
+	! ls "$STOKE_RESTORE_TMPDIR" | grep -q . || fail "temporary images left in $STOKE_RESTORE_TMPDIR"
 	! ls -a "$WORK" | grep -q '^\.stoke-checkpoint-' || fail "temporary images left in $WORK"
 }
 
