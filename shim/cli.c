@@ -635,6 +635,32 @@ static int cmd_kill(int argc, char **argv, const struct shim_globals *g)
 	return 0;
 }
 
+static int delete_one(const struct shim_globals *g, const char *id, bool force)
+{
+	_cleanup_(shim_state_freep) struct shim_state *s = NULL;
+	char err[ERRLEN] = "";
+	int r = shim_state_load(g->root, id, &s);
+	if (r < 0) {
+		if (force && (r == -ENOENT || r == -EINVAL))
+			return 0; /* runc: delete --force of nothing succeeds */
+		(void) load_state(g, id, &s);
+		return -ENOENT;
+	}
+	enum shim_status st = shim_state_status(g->root, s);
+	if (!force && (st == SHIM_STATUS_RUNNING || st == SHIM_STATUS_PAUSED)) {
+		log_error("container \"%s\": cannot delete a container that is not stopped: %s", id,
+			  shim_status_name(st));
+		return -EBUSY;
+	}
+	r = shim_container_destroy(g->root, s, err, sizeof(err));
+	if (r < 0)
+		return log_error("container \"%s\": delete: %s", id, err), r;
+	if (*err)
+		log_warning("container \"%s\": %s", id, err);
+	return 0;
+}
+
+/* delete [--force] ID [ID...] (runc takes several). */
 static int cmd_delete(int argc, char **argv, const struct shim_globals *g)
 {
 	static const struct option opts[] = {
@@ -642,11 +668,9 @@ static int cmd_delete(int argc, char **argv, const struct shim_globals *g)
 		{"f", no_argument, NULL, OPT_FORCE},
 		{},
 	};
-	_cleanup_(shim_state_freep) struct shim_state *s = NULL;
 	bool force = false;
 	const char *id;
-	char err[ERRLEN] = "";
-	int c;
+	int c, status = 0;
 
 	reset_getopt();
 	while ((c = getopt_long_only(argc, argv, "", opts, NULL)) != -1) {
@@ -656,25 +680,13 @@ static int cmd_delete(int argc, char **argv, const struct shim_globals *g)
 	}
 	if (need_id(argc, argv, "delete", &id) < 0)
 		return 1;
-	int r = shim_state_load(g->root, id, &s);
-	if (r < 0) {
-		if (force && (r == -ENOENT || r == -EINVAL))
-			return 0; /* runc: delete --force of nothing succeeds */
-		(void) load_state(g, id, &s);
-		return 1;
+	for (;;) {
+		if (delete_one(g, id, force) < 0)
+			status = 1;
+		if (optind >= argc)
+			return status;
+		id = argv[optind++];
 	}
-	enum shim_status st = shim_state_status(g->root, s);
-	if (!force && (st == SHIM_STATUS_RUNNING || st == SHIM_STATUS_PAUSED))
-		return log_error("container \"%s\": cannot delete a container that is not stopped: "
-				 "%s",
-				 id, shim_status_name(st)),
-		       1;
-	r = shim_container_destroy(g->root, s, err, sizeof(err));
-	if (r < 0)
-		return log_error("container \"%s\": delete: %s", id, err), 1;
-	if (*err)
-		log_warning("container \"%s\": %s", id, err);
-	return 0;
 }
 
 /* ---- list, ps, pause, resume, events, update --------------------------------------- */
