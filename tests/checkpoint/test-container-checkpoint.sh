@@ -100,6 +100,20 @@ wait_count $(($(count) + 10))
 st delete --force c2
 nothing_left c2
 
+echo "# --image-path / --work-path (containerd's runc shim's way)"
+start_counter c9
+st checkpoint --image-path "$WORK/img9" --work-path "$WORK/work9" c9
+[ -s "$WORK/img9/inventory.img" ] && [ -s "$WORK/work9/dump.log" ] || fail "no images or log"
+nothing_left c9
+before=$(count)
+st restore --image-path "$WORK/img9" --work-path "$WORK/work9" --bundle "$BUNDLE" --detach \
+	--pid-file "$WORK/c10.pid" --no-subreaper c10 </dev/null
+[ "$(cat "$WORK/c10.pid")" = "$(st state c10 | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["pid"])')" ] ||
+	fail "pid file does not name the restored init"
+wait_count $((before + 10))
+st delete --force c10
+nothing_left c10
+
 echo "# restore with CRIU's images streamed from the snapshot (no unpacking)"
 stats=$(STOKE_RESTORE_IMAGES=stream st restore --snapshot "$WORK/s2.stoke" --bundle "$BUNDLE" --detach --stats c8 </dev/null)
 echo "$stats" | grep -q '"images":"streamed"' || fail "not streamed: $stats"
