@@ -31,6 +31,8 @@ static void usage(FILE *out)
 		"  --no-uring          use pread workers instead of io_uring\n"
 		"  --no-direct         never use O_DIRECT\n"
 		"  --direct            O_DIRECT even for cached ranges\n"
+		"  --map               host tensors as copy-on-write mappings of the file\n"
+		"                      (page cache, no copy; mmap semantics, see stoke-loader.h)\n"
 		"  --queue-depth N     reads in flight per worker\n"
 		"  --request-size N    bytes per read (multiple of 4096; K/M suffix)\n"
 		"  --workers N         reader threads\n");
@@ -123,6 +125,7 @@ int ldr_cli_main(int argc, char **argv)
 		OPT_QD,
 		OPT_REQ,
 		OPT_WORKERS,
+		OPT_MAP,
 	};
 	static const struct option options[] = {
 		{"device", required_argument, NULL, OPT_DEVICE},
@@ -135,6 +138,7 @@ int ldr_cli_main(int argc, char **argv)
 		{"queue-depth", required_argument, NULL, OPT_QD},
 		{"request-size", required_argument, NULL, OPT_REQ},
 		{"workers", required_argument, NULL, OPT_WORKERS},
+		{"map", no_argument, NULL, OPT_MAP},
 		{"help", no_argument, NULL, 'h'},
 		{}};
 	struct ldr_load_options o = {.device = "cpu"};
@@ -164,6 +168,9 @@ int ldr_cli_main(int argc, char **argv)
 			break;
 		case OPT_DIRECT:
 			o.flags |= LDR_LOAD_ALWAYS_DIRECT;
+			break;
+		case OPT_MAP:
+			o.flags |= LDR_LOAD_MAP;
 			break;
 		case OPT_QD:
 		case OPT_REQ:

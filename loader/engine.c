@@ -64,6 +64,7 @@ struct plan {
 	size_t errlen;
 	bool force_refuse_uring;
 	unsigned no_uring;
+	bool map; /* LDR_LOAD_MAP on a host-only load */
 };
 
 struct worker {
@@ -424,10 +425,43 @@ static int run_uring(struct worker *w)
 	return p->error;
 }
 
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22 /* Linux 5.14 */
+#endif
+
+/* LDR_LOAD_MAP: the regions map the files; bring each chunk into the page
+ * cache (readahead starts the whole chunk's I/O at once instead of fault by
+ * fault) and map it, so later access never faults. */
+static int run_map(struct worker *w)
+{
+	struct plan *p = w->p;
+	struct chunk *c;
+	size_t idx;
+	while ((c = take_chunk(p, &idx))) {
+		uint8_t *dst = host_dst(p, c);
+		uint64_t need = chunk_need(p, c);
+		size_t len = (size_t) (need + LDR_ALIGN - 1) / LDR_ALIGN * LDR_ALIGN;
+		(void) readahead(p->fds[2 * c->file], (off64_t) c->off, (size_t) need);
+		if (madvise(dst, len, MADV_POPULATE_READ) < 0) {
+			if (errno != EINVAL)
+				return plan_fail(p, -errno, "%s: cannot map offset %llu: %s",
+						 p->m->files[c->file].path,
+						 (unsigned long long) c->off, strerror(errno));
+			/* Before 5.14: touch every page. */
+			for (size_t o = 0; o < len; o += LDR_ALIGN)
+				(void) *(volatile uint8_t *) (dst + o);
+		}
+		w->bytes_buffered += need;
+	}
+	return p->error;
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
-	if (w->p->no_uring)
+	if (w->p->map)
+		(void) run_map(w);
+	else if (w->p->no_uring)
 		(void) run_pread(w);
 	else
 		(void) run_uring(w);
@@ -618,7 +652,12 @@ static int alloc_regions(struct plan *p)
 		size_t len = (size_t) (end - p->range_start[f]);
 		if (!host || len == 0)
 			continue;
-		m->regions[f].base = map_anon(len, false);
+		if (p->map) {
+			void *b = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE,
+				       p->fds[2 * f], (off_t) p->range_start[f]);
+			m->regions[f].base = b == MAP_FAILED ? NULL : b;
+		} else
+			m->regions[f].base = map_anon(len, false);
 		if (!m->regions[f].base)
 			return -ENOMEM;
 		m->regions[f].len = len;
@@ -753,7 +792,8 @@ static int run_workers(struct plan *p, unsigned n_workers, struct ldr_load_stats
 	st->plan_ns += t0 - setup0; /* staging buffers: allocation and pinning */
 	pthread_t prefault;
 	bool prefaulting = false;
-	for (size_t f = 0; f < p->m->n_files && !prefaulting; f++)
+	/* (Not for mapped files: populating for write would copy every page.) */
+	for (size_t f = 0; f < p->m->n_files && !prefaulting && !p->map; f++)
 		prefaulting = p->m->regions[f].base &&
 			      pthread_create(&prefault, NULL, prefault_main, p) == 0;
 	for (; started < n_workers; started++) {
@@ -776,7 +816,9 @@ static int run_workers(struct plan *p, unsigned n_workers, struct ldr_load_stats
 	for (unsigned i = 0; i < n_workers; i++) {
 		st->bytes_direct += w[i].bytes_direct;
 		st->bytes_buffered += w[i].bytes_buffered;
-		if (!w[i].used_uring)
+		if (p->map)
+			st->backend = "mmap";
+		else if (!w[i].used_uring)
 			st->backend = "pread";
 		if (w[i].uring_error)
 			st->uring_fallback_error = w[i].uring_error;
@@ -814,6 +856,7 @@ int ldr_model_load(struct ldr_model *m, const struct ldr_load_options *opts,
 		return r;
 	pthread_mutex_init(&p.lock, NULL);
 	p.no_uring = o->flags & LDR_LOAD_NO_URING;
+	p.map = (o->flags & LDR_LOAD_MAP) != 0;
 	p.force_refuse_uring = getenv(LDR_TEST_REFUSE_URING_ENV) != NULL;
 
 	for (size_t i = 0; i < m->tensors.n; i++)
@@ -823,6 +866,8 @@ int ldr_model_load(struct ldr_model *m, const struct ldr_load_options *opts,
 				max_dev = m->tensors.v[i].device;
 		}
 	p.staged = p.devmask != 0;
+	if (p.staged)
+		p.map = false;
 	if (p.staged) {
 		r = ldr_gpu_open(m, max_dev);
 		if (r < 0) {

@@ -104,6 +104,16 @@ enum ldr_load_flags {
 	LDR_LOAD_NO_DIRECT = 1u << 1,
 	/* Use O_DIRECT even for ranges the page cache holds (where allowed). */
 	LDR_LOAD_ALWAYS_DIRECT = 1u << 2,
+	/* Host tensors: map the file (MAP_PRIVATE) and fill the page cache
+	 * (readahead, then MADV_POPULATE_READ) instead of copying into
+	 * anonymous memory: no zeroing and no copy, so a cached file "loads"
+	 * at page-table speed. The price is mmap's semantics (what
+	 * safetensors and llama.cpp accept): tensors are copy-on-write views
+	 * of the file, so a later change to the file shows through unwritten
+	 * pages, truncating it makes access fault (SIGBUS), and clean pages
+	 * may be dropped under memory pressure and read again. Ignored for
+	 * loads that place tensors on a GPU. */
+	LDR_LOAD_MAP = 1u << 3,
 };
 
 struct ldr_load_options {

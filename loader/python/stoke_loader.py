@@ -124,6 +124,7 @@ def _capsule_destructor(capsule):
 NO_URING = 1
 NO_DIRECT = 2
 ALWAYS_DIRECT = 4
+MAP = 8  # host tensors as copy-on-write mappings of the file (see stoke-loader.h)
 
 _NP_DTYPES = {
     "BOOL": np.bool_, "U8": np.uint8, "I8": np.int8, "I16": np.int16, "U16": np.uint16,

@@ -93,6 +93,27 @@ static void test_pread(void)
 	load_and_check(paths, 2, &o, "pread", 1);
 }
 
+static void test_map(void)
+{
+	const char *paths[] = {p1, p2};
+	struct ldr_load_options o = {.flags = LDR_LOAD_MAP, .request_size = 64 << 10};
+	load_and_check(paths, 2, &o, "mmap", 0);
+	/* Tensors are private: writing one leaves the file as it was. */
+	struct ldr_model *m;
+	char err[512];
+	ASSERT_OK(ldr_model_open(paths, 1, &m, err, sizeof(err)));
+	ASSERT_OK(ldr_model_load(m, &o, NULL, err, sizeof(err)));
+	struct ldr_tensor_info ti;
+	ASSERT_OK(ldr_model_tensor(m, 1, &ti));
+	ASSERT_TRUE(ti.size > 0);
+	((uint8_t *) ti.host)[0] ^= 0xff;
+	ldr_model_unref(m);
+	ASSERT_OK(ldr_model_open(paths, 1, &m, err, sizeof(err)));
+	ASSERT_OK(ldr_model_load(m, NULL, NULL, err, sizeof(err)));
+	check_bytes(m);
+	ldr_model_unref(m);
+}
+
 static void test_forced_refusal(void)
 {
 	const char *paths[] = {p1, p2};
@@ -202,6 +223,7 @@ int main(void)
 	RUN_TEST(test_uring_buffered);
 	RUN_TEST(test_residency_choice);
 	RUN_TEST(test_pread);
+	RUN_TEST(test_map);
 	RUN_TEST(test_forced_refusal);
 	RUN_TEST(test_gguf_load);
 	RUN_TEST(test_bad_options);
