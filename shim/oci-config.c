@@ -729,6 +729,38 @@ static int append_data(char **data, const char *opt)
 	return 0;
 }
 
+static int parse_id_mappings(json_object *lin, const char *field, const char *key,
+			     struct shim_id_map **ret, size_t *ret_n, char *err, size_t errlen)
+{
+	json_object *a;
+	int r = cs_json_get_array(lin, key, &a);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return bad_field(err, errlen, field, key, r, "an array");
+	size_t n = json_object_array_length(a);
+	struct shim_id_map *m = calloc(n ? n : 1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	*ret = m;
+	for (size_t i = 0; i < n; i++) {
+		json_object *e = json_object_array_get_idx(a, i), *v;
+		static const char *const keys[] = {"containerID", "hostID", "size"};
+		uint32_t *dst[] = {&m[i].container_id, &m[i].host_id, &m[i].size};
+		for (int k = 0; k < 3; k++) {
+			if (!json_object_object_get_ex(e, keys[k], &v) ||
+			    !cs_json_int_in_range(v, 0, UINT32_MAX))
+				return fail(err, errlen, "%s.%s[%zu].%s: must be 0-%u", field, key,
+					    i, keys[k], UINT32_MAX);
+			*dst[k] = (uint32_t) json_object_get_int64(v);
+		}
+		if (m[i].size == 0)
+			return fail(err, errlen, "%s.%s[%zu].size: must not be 0", field, key, i);
+	}
+	*ret_n = n;
+	return 0;
+}
+
 static int parse_mount(json_object *o, size_t idx, const char *bundle, struct shim_mount *m,
 		       char *err, size_t errlen)
 {
@@ -757,14 +789,19 @@ static int parse_mount(json_object *o, size_t idx, const char *bundle, struct sh
 		free(m->destination);
 		m->destination = abs;
 	}
-	if (json_object_object_get_ex(o, "uidMappings", NULL) ||
-	    json_object_object_get_ex(o, "gidMappings", NULL)) {
-		r = -EOPNOTSUPP;
-		fail(err, errlen, "%s.uidMappings: id-mapped mounts are not supported", field);
+	if ((r = parse_id_mappings(o, field, "uidMappings", &m->uid_mappings, &m->n_uid_mappings,
+				   err, errlen)) < 0 ||
+	    (r = parse_id_mappings(o, field, "gidMappings", &m->gid_mappings, &m->n_gid_mappings,
+				   err, errlen)) < 0)
 		goto out;
-	}
 
 	for (size_t i = 0; opts && opts[i]; i++) {
+		/* runtime-spec 1.2: "idmap"/"ridmap" ask for an id-mapped (recursive) mount. */
+		if (strcmp(opts[i], "idmap") == 0 || strcmp(opts[i], "ridmap") == 0) {
+			m->idmap = true;
+			m->idmap_recursive = opts[i][0] == 'r';
+			continue;
+		}
 		const struct shim_mount_option *mo = shim_mount_option_lookup(opts[i]);
 		if (!mo) {
 			r = append_data(&m->data, opts[i]);
@@ -820,6 +857,15 @@ static int parse_mount(json_object *o, size_t idx, const char *bundle, struct sh
 		}
 	} else if (!m->type || !*m->type) {
 		r = fail(err, errlen, "%s.type: required for a mount that is not a bind mount",
+			 field);
+		goto out;
+	}
+	if (m->n_uid_mappings || m->n_gid_mappings)
+		m->idmap = true;
+	if (m->idmap && (!m->bind || !m->n_uid_mappings || !m->n_gid_mappings)) {
+		r = fail(err, errlen,
+			 "%s: an id-mapped mount must be a bind mount with uidMappings and "
+			 "gidMappings",
 			 field);
 		goto out;
 	}
@@ -885,38 +931,6 @@ static int parse_namespaces(json_object *lin, struct shim_config *c, char *err, 
 			return -EOPNOTSUPP;
 		}
 	}
-	return 0;
-}
-
-static int parse_id_mappings(json_object *lin, const char *key, struct shim_id_map **ret,
-			     size_t *ret_n, char *err, size_t errlen)
-{
-	json_object *a;
-	int r = cs_json_get_array(lin, key, &a);
-	if (r == -ENOENT)
-		return 0;
-	if (r < 0)
-		return bad_field(err, errlen, "linux", key, r, "an array");
-	size_t n = json_object_array_length(a);
-	struct shim_id_map *m = calloc(n ? n : 1, sizeof(*m));
-	if (!m)
-		return -ENOMEM;
-	*ret = m;
-	for (size_t i = 0; i < n; i++) {
-		json_object *e = json_object_array_get_idx(a, i), *v;
-		static const char *const keys[] = {"containerID", "hostID", "size"};
-		uint32_t *dst[] = {&m[i].container_id, &m[i].host_id, &m[i].size};
-		for (int k = 0; k < 3; k++) {
-			if (!json_object_object_get_ex(e, keys[k], &v) ||
-			    !cs_json_int_in_range(v, 0, UINT32_MAX))
-				return fail(err, errlen, "linux.%s[%zu].%s: must be 0-%u", key, i,
-					    keys[k], UINT32_MAX);
-			*dst[k] = (uint32_t) json_object_get_int64(v);
-		}
-		if (m[i].size == 0)
-			return fail(err, errlen, "linux.%s[%zu].size: must not be 0", key, i);
-	}
-	*ret_n = n;
 	return 0;
 }
 
@@ -1099,10 +1113,10 @@ static int parse_linux(json_object *lin, struct shim_config *c, char *err, size_
 	int r;
 
 	if ((r = parse_namespaces(lin, c, err, errlen)) < 0 ||
-	    (r = parse_id_mappings(lin, "uidMappings", &c->uid_mappings, &c->n_uid_mappings, err,
-				   errlen)) < 0 ||
-	    (r = parse_id_mappings(lin, "gidMappings", &c->gid_mappings, &c->n_gid_mappings, err,
-				   errlen)) < 0 ||
+	    (r = parse_id_mappings(lin, "linux", "uidMappings", &c->uid_mappings,
+				   &c->n_uid_mappings, err, errlen)) < 0 ||
+	    (r = parse_id_mappings(lin, "linux", "gidMappings", &c->gid_mappings,
+				   &c->n_gid_mappings, err, errlen)) < 0 ||
 	    (r = parse_devices(lin, c, err, errlen)) < 0 ||
 	    (r = opt_string(lin, "cgroupsPath", "linux", &c->cgroups_path, err, errlen)) < 0 ||
 	    (r = parse_sysctl(lin, c, err, errlen)) < 0 ||
@@ -1375,6 +1389,8 @@ struct shim_config *shim_config_free(struct shim_config *c)
 		free(c->mounts[i].type);
 		free(c->mounts[i].source);
 		free(c->mounts[i].data);
+		free(c->mounts[i].uid_mappings);
+		free(c->mounts[i].gid_mappings);
 	}
 	free(c->mounts);
 	for (int k = 0; k < SHIM_HOOK_COUNT; k++) {

@@ -120,6 +120,11 @@ struct shim_mount {
 	char *data;		     /* the options the filesystem gets, comma-separated */
 	bool bind;		     /* bind or rbind */
 	bool tmpcopyup;
+	/* Id-mapped bind mount (mounts[].uidMappings/gidMappings, "idmap"/"ridmap"):
+	 * the mount is seen through a user namespace with these maps. */
+	bool idmap, idmap_recursive;
+	struct shim_id_map *uid_mappings, *gid_mappings;
+	size_t n_uid_mappings, n_gid_mappings;
 };
 
 enum shim_hook_kind {

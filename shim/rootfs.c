@@ -16,6 +16,8 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/mount.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +27,7 @@
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 __attribute__((format(printf, 4, 5))) static int fail(int r, char *err, size_t errlen,
@@ -309,6 +312,105 @@ static int mount_cgroup(const struct shim_mount *m, const char *dst,
 	return 0;
 }
 
+static int write_id_map(pid_t pid, const char *file, const struct shim_id_map *m, size_t n)
+{
+	char path[64], buf[4096];
+	size_t len = 0;
+	for (size_t i = 0; i < n && len < sizeof(buf); i++)
+		len += (size_t) snprintf(buf + len, sizeof(buf) - len, "%u %u %u\n",
+					 m[i].container_id, m[i].host_id, m[i].size);
+	if (len >= sizeof(buf))
+		return -E2BIG;
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int) pid, file);
+	_cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	return write(fd, buf, len) == (ssize_t) len ? 0 : -errno;
+}
+
+/* The pid of a pidfd's process as the mounted /proc numbers it. */
+static pid_t proc_pid_of(int pidfd)
+{
+	char path[64], line[128];
+	pid_t pid = -1;
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", pidfd);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Pid: %d", &pid) == 1)
+			break;
+	fclose(f);
+	return pid;
+}
+
+/* A user namespace with the mount's maps, as an fd: a child that only
+ * waits is cloned into a new one, its maps written, its ns opened. */
+static int idmap_userns(const struct shim_mount *m, int *ret)
+{
+	int p[2], r;
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -errno;
+	int pidfd = -1;
+	pid_t pid = (pid_t) syscall(SYS_clone, CLONE_NEWUSER | CLONE_PIDFD | SIGCHLD, 0, &pidfd,
+				    NULL, 0);
+	if (pid < 0) {
+		r = -errno;
+		close(p[0]);
+		close(p[1]);
+		return r;
+	}
+	if (pid == 0) {
+		char b;
+		close(p[1]);
+		(void) read(p[0], &b, 1);
+		_exit(0);
+	}
+	close(p[0]);
+	/* We may be in a new pid namespace while /proc is still the host's: its
+	 * pid for that /proc comes from the pidfd's fdinfo. */
+	pid_t procpid = proc_pid_of(pidfd);
+	close(pidfd);
+	r = procpid > 0 ? write_id_map(procpid, "uid_map", m->uid_mappings, m->n_uid_mappings)
+			: -ESRCH;
+	if (r >= 0)
+		r = write_id_map(procpid, "gid_map", m->gid_mappings, m->n_gid_mappings);
+	if (r >= 0) {
+		char path[64];
+		snprintf(path, sizeof(path), "/proc/%d/ns/user", (int) procpid);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			r = -errno;
+		else
+			*ret = fd;
+	}
+	close(p[1]); /* the child exits */
+	(void) waitpid(pid, NULL, 0);
+	return r;
+}
+
+/* open_tree + MOUNT_ATTR_IDMAP + move_mount (the new mount API; no mount(2) way). */
+static int idmapped_bind(const struct shim_mount *m, const char *dst)
+{
+	bool rec = (m->flags & MS_REC) || m->idmap_recursive;
+	_cleanup_close_ int userns = -EBADF;
+	int r = idmap_userns(m, &userns);
+	if (r < 0)
+		return r;
+	_cleanup_close_ int tree =
+		(int) syscall(SYS_open_tree, AT_FDCWD, m->source,
+			      OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (rec ? AT_RECURSIVE : 0));
+	if (tree < 0)
+		return -errno;
+	struct mount_attr a = {.attr_set = MOUNT_ATTR_IDMAP, .userns_fd = (uint64_t) userns};
+	if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | (rec ? AT_RECURSIVE : 0), &a,
+		    sizeof(a)) < 0)
+		return -errno;
+	if (syscall(SYS_move_mount, tree, "", AT_FDCWD, dst, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+		return -errno;
+	return 0;
+}
+
 static int do_mount(const struct shim_config *cfg, const struct shim_mount *m,
 		    const struct shim_rootfs_opts *o, char *err, size_t errlen)
 {
@@ -335,9 +437,15 @@ static int do_mount(const struct shim_config *cfg, const struct shim_mount *m,
 		if (r < 0)
 			return r;
 	} else if (m->bind) {
-		if (mount(m->source, dst, NULL, MS_BIND | (m->flags & MS_REC), NULL) < 0)
+		if (m->idmap) {
+			r = idmapped_bind(m, dst);
+			if (r < 0)
+				return fail(r, err, errlen, "mount %s: id-mapped bind of %s",
+					    m->destination, m->source);
+		} else if (mount(m->source, dst, NULL, MS_BIND | (m->flags & MS_REC), NULL) < 0) {
 			return fail(-errno, err, errlen, "mount %s: bind %s", m->destination,
 				    m->source);
+		}
 		unsigned long extra = m->flags & ~(MS_BIND | MS_REC | MS_REMOUNT);
 		if (extra) {
 			r = bind_remount(dst, extra);

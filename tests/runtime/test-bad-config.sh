@@ -57,6 +57,8 @@ check "c['linux']['seccomp'] = {'defaultAction': 'SCMP_ACT_BOGUS'}" 'linux.secco
 check "c['mounts'].append({'type': 'tmpfs', 'source': 'tmpfs'})" 'mounts[7].destination'
 check "c['mounts'].append({'destination': '/x', 'source': 'x'})" 'mounts[7].type'
 check "c['mounts'].append({'destination': '/x', 'type': 'bind', 'source': '/nonexistent-dir-xyz', 'options': ['bind']})" '/nonexistent-dir-xyz'
+check "c['mounts'].append({'destination': '/x', 'type': 'tmpfs', 'source': 'tmpfs', 'options': ['idmap']})" 'mounts[7]: an id-mapped mount must be a bind mount'
+check "c['mounts'].append({'destination': '/x', 'type': 'bind', 'source': '/tmp', 'options': ['rbind'], 'uidMappings': [{'containerID': 0, 'hostID': 1000, 'size': 0}]})" 'mounts[7].uidMappings[0].size'
 check "c['hooks'] = {'prestart': [{'path': 'relative/hook'}]}" 'hooks.prestart[0].path'
 check "c['hooks'] = {'poststart': [{'path': '/bin/true', 'timeout': 0}]}" 'hooks.poststart[0].timeout'
 check "c['annotations'] = {'a': 1}" 'annotations.a'

@@ -78,6 +78,18 @@ echo "$out" | grep " /scratch " | grep -q "nosuid" || fail "tmpfs nosuid: $out"
 echo "$out" | grep -qx seed || fail "tmpcopyup: $out"
 echo "$out" | grep -qx single || fail "file bind: $out"
 
+# an id-mapped bind mount (mounts[].uidMappings, "idmap"): with the map 0 -> 1000,
+# files the host's root owns show as 1000, and 1000's as unmapped (65534)
+mkdir -p "$WORK/idm"
+touch "$WORK/idm/root-file" "$WORK/idm/user-file"
+chown 1000:1000 "$WORK/idm/user-file"
+out=$(inside "c['mounts'].append({'destination': '/idm', 'type': 'bind', 'source': '$WORK/idm', 'options': ['rbind', 'idmap'],
+  'uidMappings': [{'containerID': 0, 'hostID': 1000, 'size': 1}], 'gidMappings': [{'containerID': 0, 'hostID': 1000, 'size': 1}]})" \
+	'stat -c "%n %u %g" /idm/root-file /idm/user-file')
+[ "$out" = "/idm/root-file 1000 1000
+/idm/user-file 65534 65534" ] || fail "id-mapped mount: $out"
+[ "$(stat -c %u "$WORK/idm/root-file")" = 0 ] || fail "id-mapped mount changed the host's file"
+
 # propagation: an rslave bind sees a mount made on the host after start; rprivate does not
 mkdir -p "$WORK/prop/sub" "$WORK/prop-tmp"
 mount --bind "$WORK/prop" "$WORK/prop"
