@@ -17,7 +17,7 @@ enum shim_mount_option_kind {
 	SHIM_MOPT_PROPAGATION, /* MS_SHARED/MS_SLAVE/MS_PRIVATE/MS_UNBINDABLE, maybe | MS_REC */
 	SHIM_MOPT_RECURSIVE,   /* "r*" attribute applied with mount_setattr(AT_RECURSIVE) */
 	SHIM_MOPT_BIND,	       /* bind / rbind */
-	SHIM_MOPT_EXTENSION,   /* handled by the runtime itself (tmpcopyup, idmap...) */
+	SHIM_MOPT_EXTENSION,   /* handled by the runtime itself (tmpcopyup, idmap, ridmap) */
 };
 
 struct shim_mount_option {

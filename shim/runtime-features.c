@@ -100,6 +100,10 @@ static json_object *linux_object(void)
 	json_object_object_add(l, "apparmor", enabled_object(0));
 	json_object_object_add(l, "selinux", enabled_object(0));
 	json_object_object_add(l, "intelRdt", enabled_object(0));
+	/* Id-mapped bind mounts (mounts[].uidMappings, "idmap"/"ridmap"). */
+	json_object *ext = json_object_new_object();
+	json_object_object_add(ext, "idmap", enabled_object(1));
+	json_object_object_add(l, "mountExtensions", ext);
 	return l;
 }
 
