@@ -1166,6 +1166,10 @@ static int parse_linux(json_object *lin, struct shim_config *c, char *err, size_
 		     s);
 		return -EOPNOTSUPP;
 	}
+	if (json_object_object_get_ex(lin, "netDevices", &o) && o && json_object_object_length(o)) {
+		fail(err, errlen, "linux.netDevices: moving network devices is not supported");
+		return -EOPNOTSUPP;
+	}
 	if (json_object_object_get_ex(lin, "intelRdt", &o) && o) {
 		fail(err, errlen, "linux.intelRdt: Intel RDT is not supported");
 		return -EOPNOTSUPP;
