@@ -1166,7 +1166,8 @@ static int parse_linux(json_object *lin, struct shim_config *c, char *err, size_
 		     s);
 		return -EOPNOTSUPP;
 	}
-	if (json_object_object_get_ex(lin, "netDevices", &o) && o && json_object_object_length(o)) {
+	if (json_object_object_get_ex(lin, "netDevices", &o) && o &&
+	    (!json_object_is_type(o, json_type_object) || json_object_object_length(o))) {
 		fail(err, errlen, "linux.netDevices: moving network devices is not supported");
 		return -EOPNOTSUPP;
 	}
