@@ -12,7 +12,7 @@ c events >"$T/events.log" 2>&1 &
 EVENTS_PID=$!
 
 wait_status() { # ID STATUS
-	for _ in $(seq 1 100); do
+	for _ in $(seq 1 400); do
 		c task ls | awk -v id="$1" '$1 == id { print $3 }' | grep -qx "$2" && return 0
 		sleep 0.05
 	done
@@ -114,7 +114,7 @@ wait
 LOGGER
 chmod +x "$T/logger.sh"
 crun_ --rm --log-uri "binary://$T/logger.sh?level=debug" "$IMAGE" t-bin sh -c 'echo bin-out; echo bin-err >&2'
-for _ in $(seq 1 100); do grep -q bin-out "$T/logger.out" 2>/dev/null && break; sleep 0.05; done
+for _ in $(seq 1 400); do grep -q bin-out "$T/logger.out" 2>/dev/null && break; sleep 0.05; done
 grep -q "bin-out" "$T/logger.out" || fail "binary:// logger got no stdout"
 grep -q "bin-err" "$T/logger.err" || fail "binary:// logger got no stderr"
 grep -q "^level debug t-bin $NS" "$T/logger.args" || fail "binary:// logger args: $(cat "$T/logger.args")"

@@ -14,7 +14,7 @@ task_status() {
 }
 
 wait_status() { # ID STATUS
-	for _ in $(seq 1 100); do
+	for _ in $(seq 1 400); do
 		[ "$(task_status "$1")" = "$2" ] && return 0
 		sleep 0.05
 	done
@@ -47,7 +47,7 @@ c task kill -s KILL t-live
 wait_status t-live STOPPED
 c task delete t-live >/dev/null
 c container delete t-live
-for _ in $(seq 1 100); do kill -0 "$shim" 2>/dev/null || break; sleep 0.05; done
+for _ in $(seq 1 400); do kill -0 "$shim" 2>/dev/null || break; sleep 0.05; done
 kill -0 "$shim" 2>/dev/null && fail "the shim did not exit after its last task was deleted"
 [ -e "$(sed 's|^unix://||' "$bundle/address" 2>/dev/null || echo /nonexistent)" ] &&
 	fail "the shim left its socket behind"
@@ -63,16 +63,24 @@ grep -q " $bundle/rootfs " /proc/self/mountinfo || fail "rootfs of t-orphan is n
 sock=$(sed 's|^unix://||' "$bundle/address")
 [ -S "$sock" ] || fail "no socket $sock"
 kill -9 "$shim"
-for _ in $(seq 1 100); do
+for _ in $(seq 1 400); do
 	st=$(task_status t-orphan)
 	[ -z "$st" ] || [ "$st" = STOPPED ] && break
 	sleep 0.05
 done
 st=$(task_status t-orphan)
 [ -z "$st" ] || [ "$st" = STOPPED ] || fail "task t-orphan is $st after its shim was killed"
-c task delete t-orphan >/dev/null 2>&1 || true
-c container delete t-orphan
-for _ in $(seq 1 100); do kill -0 "$init" 2>/dev/null || break; sleep 0.05; done
+# containerd's clean-up after a dead shim runs in the background: retry.
+for _ in $(seq 1 400); do
+	c task delete t-orphan >/dev/null 2>&1 || true
+	c container delete t-orphan >/dev/null 2>&1 && break
+	sleep 0.05
+done
+c container ls -q | grep -qx t-orphan && fail "container t-orphan cannot be deleted"
+for _ in $(seq 1 400); do
+	kill -0 "$init" 2>/dev/null || [ -d "$bundle" ] || break
+	sleep 0.05
+done
 kill -0 "$init" 2>/dev/null && fail "container init $init survived its shim's death"
 grep -q " $bundle/rootfs " /proc/self/mountinfo && fail "rootfs of t-orphan still mounted"
 [ -d "$bundle" ] && fail "bundle $bundle left behind"
