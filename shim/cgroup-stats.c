@@ -97,8 +97,8 @@ static json_object *cpu_stats(struct shim_cgroup *cg)
 	json_object_object_add(usage, "percpu", percpu);
 	if (cpu) {
 		add_u64(thr, "periods", keyed_or0(cpu, "cpu.stat", "nr_periods"));
-		add_u64(thr, "throttled_periods", keyed_or0(cpu, "cpu.stat", "nr_throttled"));
-		add_u64(thr, "throttled_time",
+		add_u64(thr, "throttledPeriods", keyed_or0(cpu, "cpu.stat", "nr_throttled"));
+		add_u64(thr, "throttledTime",
 			cpu->version == 2 ? keyed_or0(cpu, "cpu.stat", "throttled_usec") * 1000
 					  : keyed_or0(cpu, "cpu.stat", "throttled_time"));
 	}
@@ -161,7 +161,7 @@ static json_object *memory_stats(struct cg_hier *h)
 		json_object_object_add(o, "usage", mem_entry(h, "memory", false));
 		json_object_object_add(o, "swap", mem_entry(h, "memory.memsw", false));
 		json_object_object_add(o, "kernel", mem_entry(h, "memory.kmem", false));
-		json_object_object_add(o, "kernel_tcp", mem_entry(h, "memory.kmem.tcp", false));
+		json_object_object_add(o, "kernelTCP", mem_entry(h, "memory.kmem.tcp", false));
 		add_u64(o, "cache", keyed_or0(h, "memory.stat", "cache"));
 	}
 	json_object_object_add(o, "raw", raw);

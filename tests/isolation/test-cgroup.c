@@ -238,6 +238,11 @@ static void check_limit_stats(json_object *st)
 	ASSERT_TRUE(json_object_object_get_ex(v, "limit", &v));
 	ASSERT_EQ(json_object_get_int64(v), 67108864);
 	ASSERT_TRUE(json_object_object_get_ex(st, "cpu", &v));
+	json_object *thr;
+	/* runc's key names (types.Throttling). */
+	ASSERT_TRUE(json_object_object_get_ex(v, "throttling", &thr));
+	ASSERT_TRUE(json_object_object_get_ex(thr, "throttledPeriods", NULL));
+	ASSERT_TRUE(json_object_object_get_ex(thr, "throttledTime", NULL));
 	ASSERT_TRUE(json_object_object_get_ex(v, "usage", &v));
 	ASSERT_TRUE(json_object_object_get_ex(v, "total", &v));
 }
