@@ -36,7 +36,7 @@
 
 struct opts {
 	const char *ns, *address, *publish_binary, *id, *bundle, *action;
-	bool debug, version;
+	bool debug, version, info;
 };
 
 void shim_request_exit(struct shim *s)
@@ -77,6 +77,10 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			o->version = true;
 			continue;
 		}
+		if (strcmp(a, "info") == 0) {
+			o->info = true;
+			continue;
+		}
 		for (size_t k = 0; k < ELEMENTSOF(valued); k++) {
 			size_t n = strlen(valued[k].name);
 			const char **dst = (const char **) ((char *) o + valued[k].off);
@@ -113,6 +117,112 @@ static void drain_stdin(void)
 
 	while ((n = read(STDIN_FILENO, buf, sizeof(buf))) > 0 && total < (10u << 20))
 		total += n;
+}
+
+/* Run `argv` and collect its stdout (at most `max` bytes) into a new string. */
+static int run_capture(char **argv, size_t max, char **ret)
+{
+	_cleanup_free_ char *buf = malloc(max + 1);
+	size_t len = 0;
+	int p[2], status;
+	pid_t pid;
+
+	if (!buf)
+		return -ENOMEM;
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -errno;
+	pid = fork();
+	if (pid < 0) {
+		close(p[0]);
+		close(p[1]);
+		return -errno;
+	}
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDWR);
+		dup2(null, 0);
+		dup2(p[1], 1);
+		dup2(null, 2);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	close(p[1]);
+	for (;;) {
+		ssize_t n = read(p[0], buf + len, max - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0 || (len += n) == max)
+			break;
+	}
+	close(p[0]);
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return -errno;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		return -EIO;
+	buf[len] = 0;
+	*ret = TAKE_PTR(buf);
+	return 0;
+}
+
+/* -info (containerd 2.x): a containerd.types.RuntimeInfo on stdout with the
+ * runtime's OCI features (`<runtime> features`), the options from stdin
+ * echoed back. */
+static int cmd_info(void)
+{
+	Ctd__RuntimeInfo info = CTD__RUNTIME_INFO__INIT;
+	Ctd__RuntimeVersion version = CTD__RUNTIME_VERSION__INIT;
+	Ctd__Any features = CTD__ANY__INIT;
+	_cleanup_free_ uint8_t *in = malloc(1 << 20), *out = NULL;
+	_cleanup_free_ char *json = NULL;
+	struct shim s = {.ns = (char *) "default"};
+	struct runtime_cfg rt = {0};
+	Ctd__Any *opts = NULL;
+	char err[512];
+	ssize_t n, len = 0;
+	int r;
+
+	if (!in)
+		return -ENOMEM;
+	while ((n = read(STDIN_FILENO, in + len, (1 << 20) - len)) > 0)
+		len += n;
+	if (len > 0) {
+		opts = ctd__any__unpack(NULL, len, in);
+		if (!opts)
+			return log_error_errno(-EINVAL,
+					       "-info: stdin is not a google.protobuf.Any");
+	}
+	info.name = (char *) "io.containerd.stoke.v2";
+	version.version = (char *) STOKE_VERSION;
+	info.version = &version;
+	info.options = opts;
+	r = runtime_resolve(&s, opts, &rt, err, sizeof(err));
+	if (r < 0) {
+		if (opts)
+			ctd__any__free_unpacked(opts, NULL);
+		return log_error_errno(r, "-info: %s", err);
+	}
+	{
+		char *argv[] = {rt.binary, "features", NULL};
+		r = run_capture(argv, 1 << 20, &json);
+	}
+	if (r < 0)
+		log_warning_errno(r, "-info: %s features failed: %m", rt.binary);
+	else {
+		features.type_url = (char *) "types.containerd.io/opencontainers/runtime-spec/1/"
+					     "features/Features";
+		features.value.data = (uint8_t *) json;
+		features.value.len = strlen(json);
+		info.features = &features;
+	}
+	runtime_cfg_done(&rt);
+	out = malloc(protobuf_c_message_get_packed_size(&info.base) + 1);
+	if (!out)
+		r = -ENOMEM;
+	else
+		r = cs_write_all(STDOUT_FILENO, out, protobuf_c_message_pack(&info.base, out));
+	if (opts)
+		ctd__any__free_unpacked(opts, NULL);
+	return r;
 }
 
 /* Containers of one pod share a daemon when they carry the same sandbox id. */
@@ -450,6 +560,8 @@ int main(int argc, char **argv)
 		       STOKE_VERSION);
 		return 0;
 	}
+	if (o.info)
+		return cmd_info() < 0 ? 1 : 0;
 	if (!o.action) {
 		fprintf(stderr,
 			"usage: %s -namespace NS -address ADDR -id ID [-bundle B] start|delete\n",

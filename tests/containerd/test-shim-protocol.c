@@ -164,7 +164,7 @@ static int recv_response(int fd, uint32_t stream, uint8_t *payload, size_t *plen
 
 int main(int argc, char **argv)
 {
-	char out[4096], msg[512], address[256];
+	char out[65536], msg[512], address[256];
 	uint8_t payload[65536];
 	size_t len, plen;
 	int fd, rc;
@@ -181,7 +181,7 @@ int main(int argc, char **argv)
 	ASSERT_EQ(rc, 0);
 	ASSERT_TRUE(strncmp(out, "unix:///run/containerd/s/", 25) == 0);
 	ASSERT_EQ(len, 25 + 64);
-	snprintf(sock_path, sizeof(sock_path), "%s", out + 7);
+	memcpy(sock_path, out + 7, len - 7 + 1);
 	snprintf(address, sizeof(address), "%s/address", bundle);
 	{
 		FILE *f = fopen(address, "r");
@@ -307,6 +307,21 @@ int main(int argc, char **argv)
 		ASSERT_EQ(resp->exit_status, 137);
 		ASSERT_TRUE(resp->exited_at && resp->exited_at->seconds > 0);
 		ctd__delete_response__free_unpacked(resp, NULL);
+	}
+
+	printf("# -info: RuntimeInfo with the runtime's OCI features\n");
+	if (getenv("STOKE_SHIM_RUNTIME")) {
+		Ctd__RuntimeInfo *info;
+		rc = run_shim("-info", out, sizeof(out), &len);
+		ASSERT_EQ(rc, 0);
+		info = ctd__runtime_info__unpack(NULL, len, (uint8_t *) out);
+		ASSERT_TRUE(info && info->version && info->features);
+		ASSERT_STREQ(info->name, "io.containerd.stoke.v2");
+		ASSERT_STREQ(info->features->type_url,
+			     "types.containerd.io/opencontainers/runtime-spec/1/features/Features");
+		ASSERT_TRUE(memmem(info->features->value.data, info->features->value.len,
+				   "\"ociVersionMin\"", 15));
+		ctd__runtime_info__free_unpacked(info, NULL);
 	}
 
 	printf("# bad command lines are refused\n");
