@@ -282,7 +282,8 @@ int stdio_prepare(struct shim *s, struct process *p, const char *in, const char 
 		if (!io->console_dir)
 			return -ENOMEM;
 		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/pty.sock", tmpl);
-		l = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		/* Non-blocking: a runtime that sent no console must not hang the shim. */
+		l = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 		if (l < 0 || bind(l, (struct sockaddr *) &sa, sizeof(sa)) < 0 || listen(l, 1) < 0)
 			return -errno;
 		io->console_listen = TAKE_FD(l);

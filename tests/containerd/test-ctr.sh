@@ -64,6 +64,26 @@ c container delete t-d
 c task ls -q | grep -qx t-d && fail "task t-d still listed after delete"
 kill -0 "$init_pid" 2>/dev/null && fail "init pid $init_pid still alive after delete"
 
+echo "# containers of one pod share one shim (io.kubernetes.cri.sandbox-id)"
+crun_ -d --annotation io.kubernetes.cri.sandbox-id=pod1 "$IMAGE" t-g1 sleep 4245 >/dev/null
+crun_ -d --annotation io.kubernetes.cri.sandbox-id=pod1 "$IMAGE" t-g2 sleep 4246 >/dev/null
+wait_status t-g1 RUNNING
+wait_status t-g2 RUNNING
+[ "$(shim_pids | wc -l)" -eq 1 ] || fail "two containers of one pod got $(shim_pids | wc -l) shims"
+shim=$(shim_pids)
+c task kill -s KILL t-g1
+wait_status t-g1 STOPPED
+c task delete t-g1 >/dev/null
+c container delete t-g1
+kill -0 "$shim" || fail "the pod's shim exited while t-g2 still runs"
+[ "$(c task exec --exec-id g2 t-g2 echo alive)" = alive ] || fail "t-g2 lost after t-g1 was deleted"
+c task kill -s KILL t-g2
+wait_status t-g2 STOPPED
+c task delete t-g2 >/dev/null
+c container delete t-g2
+for _ in $(seq 1 400); do kill -0 "$shim" 2>/dev/null || break; sleep 0.05; done
+kill -0 "$shim" 2>/dev/null && fail "the pod's shim did not exit after its last task"
+
 echo "# run -t through a pty"
 out=$(script -q -c "ctr --address $T/containerd.sock --namespace $NS run --runtime $RUNTIME \
 	--runtime-config-path $T/shim.toml -t --rm $IMAGE t-tty sh -c 'tty; echo tty-ok'" \
