@@ -83,6 +83,10 @@ ctd_cleanup() {
 		done
 		rm -rf "$T"
 	fi
+	# The namespace's parent cgroups (removal fails while others use them).
+	find /sys/fs/cgroup -maxdepth 3 -type d -name "$NS" 2>/dev/null | while read -r d; do
+		find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null
+	done
 	exit $rc
 }
 
