@@ -121,18 +121,14 @@ static void reap(struct shim *s)
 static void on_signal(struct shim *s, struct ev_source *src, uint32_t events)
 {
 	struct signalfd_siginfo si;
-	bool chld = false;
 
 	while (read(src->fd, &si, sizeof(si)) == sizeof(si)) {
-		if (si.ssi_signo == SIGCHLD)
-			chld = true;
-		else if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
+		if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
 			log_info("signal %u: exiting", si.ssi_signo);
 			shim_request_exit(s);
 		}
 	}
-	/* Reap even without a SIGCHLD record: signals coalesce. */
-	(void) chld;
+	/* SIGCHLDs coalesce: reap whatever has exited, whichever signal woke us. */
 	reap(s);
 }
 
