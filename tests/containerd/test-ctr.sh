@@ -96,7 +96,7 @@ crun_ -d --memory-limit 33554432 "$IMAGE" t-mem sleep 4242 >/dev/null
 wait_status t-mem RUNNING
 out=$(c task metrics t-mem)
 grep -Eq "memory\.limit.*33554432|33554432" <<<"$out" || fail "metrics do not show the 32 MiB limit: $out"
-c task kill -s KILL t-mem
+c task kill -a -s KILL t-mem  # Kill{all: true}: the runtime's kill --all
 wait_status t-mem STOPPED
 c task delete t-mem >/dev/null
 c container delete t-mem
