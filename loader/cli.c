@@ -32,7 +32,10 @@ static void usage(FILE *out)
 		"  --no-direct         never use O_DIRECT\n"
 		"  --direct            O_DIRECT even for cached ranges\n"
 		"  --map               host tensors as copy-on-write mappings of the file\n"
-		"                      (page cache, no copy; mmap semantics, see stoke-loader.h)\n"
+		"                      (page cache, no copy; mmap semantics, see stoke-loader.h);\n"
+		"                      the default for host loads of files wholly in the page "
+		"cache\n"
+		"  --copy              host tensors always in private memory, even when cached\n"
 		"  --queue-depth N     reads in flight per worker\n"
 		"  --request-size N    bytes per read (multiple of 4096; K/M suffix)\n"
 		"  --workers N         reader threads\n");
@@ -126,6 +129,7 @@ int ldr_cli_main(int argc, char **argv)
 		OPT_REQ,
 		OPT_WORKERS,
 		OPT_MAP,
+		OPT_COPY,
 	};
 	static const struct option options[] = {
 		{"device", required_argument, NULL, OPT_DEVICE},
@@ -139,6 +143,7 @@ int ldr_cli_main(int argc, char **argv)
 		{"request-size", required_argument, NULL, OPT_REQ},
 		{"workers", required_argument, NULL, OPT_WORKERS},
 		{"map", no_argument, NULL, OPT_MAP},
+		{"copy", no_argument, NULL, OPT_COPY},
 		{"help", no_argument, NULL, 'h'},
 		{}};
 	struct ldr_load_options o = {.device = "cpu"};
@@ -171,6 +176,9 @@ int ldr_cli_main(int argc, char **argv)
 			break;
 		case OPT_MAP:
 			o.flags |= LDR_LOAD_MAP;
+			break;
+		case OPT_COPY:
+			o.flags |= LDR_LOAD_COPY;
 			break;
 		case OPT_QD:
 		case OPT_REQ:

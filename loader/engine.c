@@ -584,6 +584,29 @@ static uint8_t *residency(int fd, uint64_t start, uint64_t end)
 	return vec;
 }
 
+/* Whether the page cache holds all the tensor data of every file of `m`:
+ * then a host load maps the files instead of copying (see LDR_LOAD_COPY). */
+static bool model_wholly_cached(const struct ldr_model *m)
+{
+	for (size_t f = 0; f < m->n_files; f++) {
+		const struct ldr_file *file = &m->files[f];
+		if (file->data_end <= file->data_start)
+			continue;
+		_cleanup_close_ int fd = open(file->path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return false;
+		uint64_t start = file->data_start / LDR_ALIGN * LDR_ALIGN;
+		uint64_t end = file->data_end < file->size ? file->data_end : file->size;
+		_cleanup_free_ uint8_t *vec = residency(fd, start, end);
+		if (!vec)
+			return false;
+		for (size_t i = 0; i < (end - start + LDR_ALIGN - 1) / LDR_ALIGN; i++)
+			if (!(vec[i] & 1))
+				return false;
+	}
+	return true;
+}
+
 static int plan_chunks(struct plan *p, unsigned flags)
 {
 	struct ldr_model *m = p->m;
@@ -813,6 +836,7 @@ static int run_workers(struct plan *p, unsigned n_workers, struct ldr_load_stats
 	r = p->error;
 	st->backend = "io_uring";
 	st->fixed_buffers = p->staged;
+	st->mapped = p->map;
 	for (unsigned i = 0; i < n_workers; i++) {
 		st->bytes_direct += w[i].bytes_direct;
 		st->bytes_buffered += w[i].bytes_buffered;
@@ -868,6 +892,9 @@ int ldr_model_load(struct ldr_model *m, const struct ldr_load_options *opts,
 	p.staged = p.devmask != 0;
 	if (p.staged)
 		p.map = false;
+	else if (!(o->flags & (LDR_LOAD_COPY | LDR_LOAD_ALWAYS_DIRECT | LDR_LOAD_NO_DIRECT |
+			       LDR_LOAD_NO_URING)))
+		p.map = model_wholly_cached(m);
 	if (p.staged) {
 		r = ldr_gpu_open(m, max_dev);
 		if (r < 0) {

@@ -125,6 +125,7 @@ NO_URING = 1
 NO_DIRECT = 2
 ALWAYS_DIRECT = 4
 MAP = 8  # host tensors as copy-on-write mappings of the file (see stoke-loader.h)
+COPY = 16  # host tensors always in private memory, even when the file is cached
 
 _NP_DTYPES = {
     "BOOL": np.bool_, "U8": np.uint8, "I8": np.int8, "I16": np.int16, "U16": np.uint16,

@@ -37,6 +37,7 @@ static void load_and_check(const char *const *paths, size_t n, const struct ldr_
 	if (ldr_model_load(m, o, &st, err, sizeof(err)) < 0)
 		T_FAILF("load: %s", err);
 	ASSERT_STREQ(st.backend, want_backend);
+	ASSERT_EQ(st.mapped, strcmp(want_backend, "mmap") == 0);
 	if (want_direct == 1)
 		ASSERT_TRUE(st.bytes_direct > 0 && st.bytes_buffered == 0);
 	if (want_direct == 0)
@@ -77,7 +78,10 @@ static void test_residency_choice(void)
 	uint8_t b[4096];
 	for (off_t o = 0; cs_pread_all(fd, b, sizeof(b), o) > 0; o += (off_t) sizeof(b))
 		;
-	load_and_check(paths, 1, NULL, "io_uring", 0);
+	/* Wholly cached and no read mode asked for: mapped, not copied. */
+	load_and_check(paths, 1, NULL, "mmap", 0);
+	struct ldr_load_options copy = {.flags = LDR_LOAD_COPY};
+	load_and_check(paths, 1, &copy, "io_uring", 0);
 	/* Evicted: O_DIRECT. */
 	ASSERT_OK(RET_NERRNO(fdatasync(fd)));
 	ASSERT_OK(-posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED));
@@ -121,8 +125,9 @@ static void test_forced_refusal(void)
 	struct ldr_load_stats st;
 	char err[512];
 	setenv(LDR_TEST_REFUSE_URING_ENV, "1", 1);
+	struct ldr_load_options copy = {.flags = LDR_LOAD_COPY};
 	ASSERT_OK(ldr_model_open(paths, 2, &m, err, sizeof(err)));
-	ASSERT_OK(ldr_model_load(m, NULL, &st, err, sizeof(err)));
+	ASSERT_OK(ldr_model_load(m, &copy, &st, err, sizeof(err)));
 	ASSERT_STREQ(st.backend, "pread");
 	ASSERT_EQ(st.uring_fallback_error, -EPERM);
 	check_bytes(m);
@@ -153,7 +158,9 @@ static void test_gguf_load(void)
 	ASSERT_OK(cs_write_all(fd, f, n));
 	close(fd);
 	const char *paths[] = {path};
-	load_and_check(paths, 1, NULL, "io_uring", -1);
+	struct ldr_load_options copy = {.flags = LDR_LOAD_COPY};
+	load_and_check(paths, 1, &copy, "io_uring", -1);
+	load_and_check(paths, 1, NULL, "mmap", -1);
 	struct ldr_load_options o = {.flags = LDR_LOAD_NO_URING};
 	load_and_check(paths, 1, &o, "pread", -1);
 }
