@@ -26,6 +26,7 @@
  * right after).
  */
 #include "cli-checkpoint.h"
+#include "errbuf.h"
 
 #include "cgroup.h"
 #include "cleanup.h"
@@ -66,20 +67,6 @@
 #define STOKE_GPU_RECORD_NAME "stoke-gpu.json"
 /* How long Lock may wait for a CUDA process to reach a lockable point. */
 #define GPU_LOCK_TIMEOUT_MS 30000
-
-static int fail(int r, char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int fail(int r, char *err, size_t errlen, const char *fmt, ...)
-{
-	if (err && errlen) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return r;
-}
 
 static void json_putp(json_object **o)
 {
@@ -276,7 +263,7 @@ static int write_meta(const char *images_dir, const struct shim_config *cfg, cha
 		return -ENOMEM;
 	r = rootfs_fingerprint(cfg->rootfs, fp);
 	if (r < 0)
-		return fail(r, err, errlen, "cannot fingerprint the rootfs %s", cfg->rootfs);
+		return cs_errf(r, err, errlen, "cannot fingerprint the rootfs %s", cfg->rootfs);
 	json_object_object_add(m, "version", json_object_new_int(META_VERSION));
 	json_object_object_add(m, "rootfs_fingerprint", json_object_new_string(fp));
 	json_object_object_add(m, "args",
@@ -291,9 +278,9 @@ static int write_meta(const char *images_dir, const struct shim_config *cfg, cha
 	const char *s = json_object_to_json_string_ext(m, JSON_C_TO_STRING_PLAIN);
 	_cleanup_close_ int dfd = open(images_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
-		return fail(-errno, err, errlen, "open %s", images_dir);
+		return cs_errf(-errno, err, errlen, "open %s", images_dir);
 	r = cs_write_file_atomic(dfd, META_NAME, s, strlen(s), 0600);
-	return r < 0 ? fail(r, err, errlen, "write %s/%s", images_dir, META_NAME) : 0;
+	return r < 0 ? cs_errf(r, err, errlen, "write %s/%s", images_dir, META_NAME) : 0;
 }
 
 static bool json_equal(json_object *a, json_object *b)
@@ -314,15 +301,15 @@ static int check_meta(json_object *m, const struct shim_config *cfg, const char 
 	int r;
 
 	if (cs_json_get_int64(m, "version", &version) < 0 || version != META_VERSION)
-		return fail(-EPROTONOSUPPORT, err, errlen, "%s: unsupported checkpoint version",
-			    what);
+		return cs_errf(-EPROTONOSUPPORT, err, errlen, "%s: unsupported checkpoint version",
+			       what);
 	if (cs_json_get_string(m, "rootfs_fingerprint", &fp_then) < 0)
-		return fail(-EBADMSG, err, errlen, "%s: no rootfs fingerprint", what);
+		return cs_errf(-EBADMSG, err, errlen, "%s: no rootfs fingerprint", what);
 	r = rootfs_fingerprint(cfg->rootfs, fp_now);
 	if (r < 0)
-		return fail(r, err, errlen, "cannot fingerprint the rootfs %s", cfg->rootfs);
+		return cs_errf(r, err, errlen, "cannot fingerprint the rootfs %s", cfg->rootfs);
 	if (strcmp(fp_now, fp_then) != 0)
-		return fail(
+		return cs_errf(
 			-EXDEV, err, errlen,
 			"%s was taken from a different root filesystem than %s (fingerprint %s, "
 			"this rootfs %s)",
@@ -331,25 +318,25 @@ static int check_meta(json_object *m, const struct shim_config *cfg, const char 
 	_cleanup_(json_putp) json_object *args =
 		strv_to_json(cfg->has_process ? cfg->process.args : NULL);
 	if (cs_json_get_array(m, "args", &v) < 0 || !json_equal(v, args))
-		return fail(-EXDEV, err, errlen,
-			    "%s: process.args differ from the checkpointed container's (%s)", what,
-			    v ? json_object_to_json_string(v) : "none");
+		return cs_errf(-EXDEV, err, errlen,
+			       "%s: process.args differ from the checkpointed container's (%s)",
+			       what, v ? json_object_to_json_string(v) : "none");
 	const char *cwd = NULL;
 	if (cs_json_get_string(m, "cwd", &cwd) < 0 ||
 	    strcmp(cwd, cfg->has_process ? cfg->process.cwd : "") != 0)
-		return fail(-EXDEV, err, errlen,
-			    "%s: process.cwd differs from the checkpointed container's (%s)", what,
-			    cwd ? cwd : "none");
+		return cs_errf(-EXDEV, err, errlen,
+			       "%s: process.cwd differs from the checkpointed container's (%s)",
+			       what, cwd ? cwd : "none");
 	_cleanup_(json_putp) json_object *ns = namespaces_json(cfg);
 	if (cs_json_get_array(m, "namespaces", &v) < 0 || !json_equal(v, ns))
-		return fail(-EXDEV, err, errlen,
-			    "%s: linux.namespaces differ from the checkpointed container's (%s)",
-			    what, v ? json_object_to_json_string(v) : "none");
+		return cs_errf(-EXDEV, err, errlen,
+			       "%s: linux.namespaces differ from the checkpointed container's (%s)",
+			       what, v ? json_object_to_json_string(v) : "none");
 	_cleanup_(json_putp) json_object *binds = bind_destinations_json(cfg);
 	if (cs_json_get_array(m, "bind_destinations", &v) < 0 || !json_equal(v, binds))
-		return fail(-EXDEV, err, errlen,
-			    "%s: the bind mounts differ from the checkpointed container's (%s)",
-			    what, v ? json_object_to_json_string(v) : "none");
+		return cs_errf(-EXDEV, err, errlen,
+			       "%s: the bind mounts differ from the checkpointed container's (%s)",
+			       what, v ? json_object_to_json_string(v) : "none");
 	return 0;
 }
 
@@ -359,9 +346,9 @@ static int read_meta_file(const char *images_dir, json_object **ret, char *err, 
 	snprintf(path, sizeof(path), "%s/%s", images_dir, META_NAME);
 	int r = cs_json_parse_file(path, 64 << 20, ret, perr, sizeof(perr));
 	if (r == -ENOENT)
-		return fail(-EBADMSG, err, errlen, "%s has no %s: not a stoke checkpoint",
-			    images_dir, META_NAME);
-	return r < 0 ? fail(r, err, errlen, "%s: %s", path, perr) : 0;
+		return cs_errf(-EBADMSG, err, errlen, "%s has no %s: not a stoke checkpoint",
+			       images_dir, META_NAME);
+	return r < 0 ? cs_errf(r, err, errlen, "%s: %s", path, perr) : 0;
 }
 
 static int read_meta_snapshot(struct snap_reader *rd, const char *snapshot, json_object **ret,
@@ -372,19 +359,19 @@ static int read_meta_snapshot(struct snap_reader *rd, const char *snapshot, json
 	char perr[256];
 
 	if (snap_reader_find(rd, META_NAME, &idx) < 0 || snap_reader_entry(rd, idx, &info) < 0)
-		return fail(-EBADMSG, err, errlen, "%s has no %s: not a stoke container snapshot",
-			    snapshot, META_NAME);
+		return cs_errf(-EBADMSG, err, errlen,
+			       "%s has no %s: not a stoke container snapshot", snapshot, META_NAME);
 	if (info.size > (64u << 20))
-		return fail(-EBADMSG, err, errlen, "%s: %s is too large", snapshot, META_NAME);
+		return cs_errf(-EBADMSG, err, errlen, "%s: %s is too large", snapshot, META_NAME);
 	_cleanup_free_ char *buf = malloc(info.size + 1);
 	if (!buf)
 		return -ENOMEM;
 	ssize_t n = snap_reader_pread(rd, idx, buf, info.size, 0);
 	if (n < 0 || (uint64_t) n != info.size)
-		return fail(n < 0 ? (int) n : -EBADMSG, err, errlen, "%s: cannot read %s: %s",
-			    snapshot, META_NAME, snap_last_error());
+		return cs_errf(n < 0 ? (int) n : -EBADMSG, err, errlen, "%s: cannot read %s: %s",
+			       snapshot, META_NAME, snap_last_error());
 	int r = cs_json_parse(buf, info.size, ret, perr, sizeof(perr));
-	return r < 0 ? fail(-EBADMSG, err, errlen, "%s: %s: %s", snapshot, META_NAME, perr) : 0;
+	return r < 0 ? cs_errf(-EBADMSG, err, errlen, "%s: %s: %s", snapshot, META_NAME, perr) : 0;
 }
 
 /* --- External mounts -------------------------------------------------------- */
@@ -1021,10 +1008,10 @@ static int do_restore(const struct restore_args *a, const struct shim_config *cf
 	int r;
 
 	if (!shim_state_id_valid(a->id))
-		return fail(-EINVAL, err, errlen, "invalid container id \"%s\"", a->id);
+		return cs_errf(-EINVAL, err, errlen, "invalid container id \"%s\"", a->id);
 	if (cfg->has_process && cfg->process.terminal)
-		return fail(-EOPNOTSUPP, err, errlen,
-			    "restoring a container with process.terminal is not supported");
+		return cs_errf(-EOPNOTSUPP, err, errlen,
+			       "restoring a container with process.terminal is not supported");
 
 	/* 1. The checkpoint, checked against the bundle before anything exists. */
 	if (a->snapshot) {
@@ -1041,8 +1028,8 @@ static int do_restore(const struct restore_args *a, const struct shim_config *cf
 		};
 		r = snap_reader_open(a->snapshot, &ropts, &rd);
 		if (r < 0)
-			return fail(r, err, errlen, "snapshot %s: %s", a->snapshot,
-				    snap_last_error());
+			return cs_errf(r, err, errlen, "snapshot %s: %s", a->snapshot,
+				       snap_last_error());
 		r = read_meta_snapshot(rd, a->snapshot, &meta, err, errlen);
 		if (r < 0)
 			return r;
@@ -1058,22 +1045,22 @@ static int do_restore(const struct restore_args *a, const struct shim_config *cf
 			return r;
 		r = stoke_cr_images_need_gpu(a->image_path);
 		if (r < 0)
-			return fail(r, err, errlen, "%s: %s", a->image_path, stoke_cr_error());
+			return cs_errf(r, err, errlen, "%s: %s", a->image_path, stoke_cr_error());
 	}
 	t->open_ns = cs_monotonic_ns() - t0;
 
 	/* 2. The state directory: claims the id. */
 	r = shim_state_dir(a->root, a->id, &c.state_dir);
 	if (r < 0)
-		return fail(r, err, errlen, "invalid container id \"%s\"", a->id);
+		return cs_errf(r, err, errlen, "invalid container id \"%s\"", a->id);
 	r = cs_mkdir_p(a->root, 0711);
 	if (r < 0)
-		return fail(r, err, errlen, "create the state directory %s", a->root);
+		return cs_errf(r, err, errlen, "create the state directory %s", a->root);
 	if (mkdir(c.state_dir, 0711) < 0)
-		return fail(errno == EEXIST ? -EEXIST : -errno, err, errlen,
-			    errno == EEXIST ? "container \"%s\" already exists"
-					    : "create the state of %s",
-			    a->id);
+		return cs_errf(errno == EEXIST ? -EEXIST : -errno, err, errlen,
+			       errno == EEXIST ? "container \"%s\" already exists"
+					       : "create the state of %s",
+			       a->id);
 	c.state_dir_made = true;
 
 	/* 3. Images: the directory, or the snapshot unpacked into tmpfs (parallel
@@ -1104,7 +1091,7 @@ static int do_restore(const struct restore_args *a, const struct shim_config *cf
 		t->unpack_ns = cs_monotonic_ns() - t1;
 		snap_reader_get_stats(rd, &t->snap);
 		if (r < 0) {
-			fail(r, err, errlen, "snapshot %s: %s", a->snapshot, snap_last_error());
+			cs_errf(r, err, errlen, "snapshot %s: %s", a->snapshot, snap_last_error());
 			goto undo;
 		}
 	} else {
@@ -1123,7 +1110,7 @@ static int do_restore(const struct restore_args *a, const struct shim_config *cf
 	/* 4. The cgroup, and what CRIU binds into the new mount namespace. */
 	r = shim_cgroup_create(cfg->cgroups_path, a->id, cfg->resources, &c.cg);
 	if (r < 0) {
-		fail(r, err, errlen, "create the cgroup: %s", shim_cgroup_last_error());
+		cs_errf(r, err, errlen, "create the cgroup: %s", shim_cgroup_last_error());
 		goto undo;
 	}
 	r = ext_build(&ext, cfg, c.cg, true);
@@ -1134,12 +1121,12 @@ static int do_restore(const struct restore_args *a, const struct shim_config *cf
 		goto undo;
 	}
 	if (mkdir(c.criu_root, 0755) < 0) {
-		r = fail(-errno, err, errlen, "mkdir %s", c.criu_root);
+		r = cs_errf(-errno, err, errlen, "mkdir %s", c.criu_root);
 		goto undo;
 	}
 	/* CRIU wants the root as a mount point of its own. */
 	if (mount(cfg->rootfs, c.criu_root, NULL, MS_BIND | MS_REC, NULL) < 0) {
-		r = fail(-errno, err, errlen, "bind %s on %s", cfg->rootfs, c.criu_root);
+		r = cs_errf(-errno, err, errlen, "bind %s on %s", cfg->rootfs, c.criu_root);
 		goto undo;
 	}
 	c.criu_root_mounted = true;
@@ -1149,8 +1136,8 @@ static int do_restore(const struct restore_args *a, const struct shim_config *cf
 	if (cfg->ns[SHIM_NS_NET].enabled && cfg->ns[SHIM_NS_NET].path) {
 		netns_fd = open(cfg->ns[SHIM_NS_NET].path, O_RDONLY | O_CLOEXEC);
 		if (netns_fd < 0) {
-			r = fail(-errno, err, errlen, "open the network namespace %s",
-				 cfg->ns[SHIM_NS_NET].path);
+			r = cs_errf(-errno, err, errlen, "open the network namespace %s",
+				    cfg->ns[SHIM_NS_NET].path);
 			goto undo;
 		}
 		inherit[n_inherit++] = (struct stoke_cr_inherit_fd){netns_fd, NETNS_KEY};
@@ -1186,7 +1173,7 @@ static int do_restore(const struct restore_args *a, const struct shim_config *cf
 		r = shim_cgroup_enter(c.cg, getpid());
 	if (r < 0) {
 		cg_origin_done(&origin);
-		fail(r, err, errlen, "enter the cgroup %s", shim_cgroup_path(c.cg));
+		cs_errf(r, err, errlen, "enter the cgroup %s", shim_cgroup_path(c.cg));
 		goto undo;
 	}
 	struct stoke_cr_streamer *streamer = NULL;
@@ -1196,7 +1183,7 @@ static int do_restore(const struct restore_args *a, const struct shim_config *cf
 		if (r < 0) {
 			cg_origin_return(&origin);
 			cg_origin_done(&origin);
-			fail(r, err, errlen, "%s", stoke_cr_error());
+			cs_errf(r, err, errlen, "%s", stoke_cr_error());
 			goto undo;
 		}
 	}
@@ -1211,7 +1198,8 @@ static int do_restore(const struct restore_args *a, const struct shim_config *cf
 		if (r >= 0 && q < 0) {
 			c.pid = r;
 			r = q;
-			fail(r, err, errlen, "streaming the snapshot's images: %s", strerror(-q));
+			cs_errf(r, err, errlen, "streaming the snapshot's images: %s",
+				strerror(-q));
 			cg_origin_return(&origin);
 			cg_origin_done(&origin);
 			goto undo;
@@ -1220,10 +1208,10 @@ static int do_restore(const struct restore_args *a, const struct shim_config *cf
 	cg_origin_return(&origin);
 	cg_origin_done(&origin);
 	if (r < 0) {
-		fail(r, err, errlen, "%s%s", stoke_cr_error(),
-		     a->snapshot && !a->work_path
-			     ? " (removed with the unpacked images; --work-path DIR keeps it)"
-			     : "");
+		cs_errf(r, err, errlen, "%s%s", stoke_cr_error(),
+			a->snapshot && !a->work_path
+				? " (removed with the unpacked images; --work-path DIR keeps it)"
+				: "");
 		goto undo;
 	}
 	c.pid = r;
@@ -1260,7 +1248,7 @@ static int do_restore(const struct restore_args *a, const struct shim_config *cf
 		r = shim_state_save(a->root, &s);
 		json_object_put(cgj);
 		if (r < 0) {
-			fail(r, err, errlen, "save the state");
+			cs_errf(r, err, errlen, "save the state");
 			goto undo;
 		}
 	}
@@ -1272,14 +1260,14 @@ static int do_restore(const struct restore_args *a, const struct shim_config *cf
 		if (r >= 0)
 			r = spawn_start_helper(fifo, c.pid);
 		if (r < 0) {
-			fail(r, err, errlen, "create the start fifo");
+			cs_errf(r, err, errlen, "create the start fifo");
 			goto undo;
 		}
 	}
 	if (a->pid_file) {
 		r = write_pid_file(a->pid_file, c.pid);
 		if (r < 0) {
-			fail(r, err, errlen, "write the pid file %s", a->pid_file);
+			cs_errf(r, err, errlen, "write the pid file %s", a->pid_file);
 			goto undo;
 		}
 	}
@@ -1289,7 +1277,7 @@ static int do_restore(const struct restore_args *a, const struct shim_config *cf
 
 undo:
 	if (!err[0])
-		fail(r, err, errlen, "%s", strerror(-r));
+		cs_errf(r, err, errlen, "%s", strerror(-r));
 	restore_ctx_undo(&c);
 	return r;
 }
@@ -1348,7 +1336,7 @@ int shim_cr_create_restore(const struct shim_config *cfg, const struct shim_crea
 		.detach = true,
 	};
 	if (!a.snapshot)
-		return fail(-EINVAL, err, errlen, "no %s annotation", SHIM_SNAPSHOT_ANNOTATION);
+		return cs_errf(-EINVAL, err, errlen, "no %s annotation", SHIM_SNAPSHOT_ANNOTATION);
 	int r = do_restore(&a, cfg, ret_pid, &t, err, errlen);
 	if (r == 0)
 		report_timings(&a, &t);

@@ -4,6 +4,7 @@
  * state) and the container init's set-up after clone (see container.h).
  */
 #include "container.h"
+#include "errbuf.h"
 #include "cgroup.h"
 #include "hooks.h"
 #include "join.h"
@@ -52,22 +53,6 @@ struct create_ctx {
 	struct shim_join join; /* how the init gets into its cgroup (join.h) */
 	pid_t host_pid;
 };
-
-__attribute__((format(printf, 4, 5))) static int fail(int r, char *err, size_t errlen,
-						      const char *fmt, ...)
-{
-	if (err && errlen) {
-		va_list ap;
-		size_t n;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-		n = strlen(err);
-		if (r < 0 && n < errlen)
-			snprintf(err + n, errlen - n, ": %s", strerror(-r));
-	}
-	return r;
-}
 
 /* ---- the child -------------------------------------------------------- */
 
@@ -210,10 +195,10 @@ static int set_names(const struct shim_config *cfg, char *err, size_t errlen)
 {
 	if (cfg->hostname && *cfg->hostname &&
 	    sethostname(cfg->hostname, strlen(cfg->hostname)) < 0)
-		return fail(-errno, err, errlen, "hostname \"%s\"", cfg->hostname);
+		return cs_errf_errno(-errno, err, errlen, "hostname \"%s\"", cfg->hostname);
 	if (cfg->domainname && *cfg->domainname &&
 	    setdomainname(cfg->domainname, strlen(cfg->domainname)) < 0)
-		return fail(-errno, err, errlen, "domainname \"%s\"", cfg->domainname);
+		return cs_errf_errno(-errno, err, errlen, "domainname \"%s\"", cfg->domainname);
 	return 0;
 }
 
@@ -400,10 +385,12 @@ static int write_maps(const struct shim_config *cfg, pid_t pid, char *err, size_
 {
 	int r = write_map(pid, "uid_map", cfg->uid_mappings, cfg->n_uid_mappings);
 	if (r < 0)
-		return fail(r, err, errlen, "linux.uidMappings: write /proc/%d/uid_map", (int) pid);
+		return cs_errf_errno(r, err, errlen, "linux.uidMappings: write /proc/%d/uid_map",
+				     (int) pid);
 	r = write_map(pid, "gid_map", cfg->gid_mappings, cfg->n_gid_mappings);
 	if (r < 0)
-		return fail(r, err, errlen, "linux.gidMappings: write /proc/%d/gid_map", (int) pid);
+		return cs_errf_errno(r, err, errlen, "linux.gidMappings: write /proc/%d/gid_map",
+				     (int) pid);
 	return 0;
 }
 
@@ -479,10 +466,10 @@ static int parent_loop(struct create_ctx *c, pid_t child, pid_t *init_pid, char 
 	for (;;) {
 		r = shim_sync_recv(c->sync_parent, &m, &fd);
 		if (r == -EPIPE)
-			return fail(-ECHILD, err, errlen,
-				    "the container's init exited during set-up");
+			return cs_errf_errno(-ECHILD, err, errlen,
+					     "the container's init exited during set-up");
 		if (r < 0)
-			return fail(r, err, errlen, "read from the container's init");
+			return cs_errf_errno(r, err, errlen, "read from the container's init");
 		switch (m.type) {
 		case SHIM_SYNC_ERROR:
 			/* Child messages usually end with the reason already. */
@@ -519,12 +506,13 @@ static int parent_loop(struct create_ctx *c, pid_t child, pid_t *init_pid, char 
 			_cleanup_free_ char *st =
 				parent_state_json(cfg, c->o->id, *init_pid, "creating");
 			if (lfd < 0 || !st)
-				return fail(-EBADMSG, err, errlen, "seccomp listener fd");
+				return cs_errf_errno(-EBADMSG, err, errlen, "seccomp listener fd");
 			r = shim_seccomp_send_listener(c->filter, lfd, st);
 			if (r < 0)
-				return fail(r, err, errlen,
-					    "linux.seccomp.listenerPath: send the notify fd to %s",
-					    shim_seccomp_listener_path(c->filter));
+				return cs_errf_errno(
+					r, err, errlen,
+					"linux.seccomp.listenerPath: send the notify fd to %s",
+					shim_seccomp_listener_path(c->filter));
 			(void) shim_sync_send(c->sync_parent, SHIM_SYNC_LISTENER_DONE, 0);
 			break;
 		}
@@ -533,8 +521,8 @@ static int parent_loop(struct create_ctx *c, pid_t child, pid_t *init_pid, char 
 		default:
 			if (fd >= 0)
 				close(fd);
-			return fail(-EPROTO, err, errlen, "unexpected message %u from the init",
-				    m.type);
+			return cs_errf_errno(-EPROTO, err, errlen,
+					     "unexpected message %u from the init", m.type);
 		}
 	}
 }
@@ -561,16 +549,17 @@ static int make_state_dir(const char *root, const char *id, char **ret, char *er
 	_cleanup_free_ char *dir = NULL;
 	int r = shim_state_dir(root, id, &dir);
 	if (r < 0)
-		return fail(-EINVAL, err, errlen, "invalid container id \"%s\"", id);
+		return cs_errf_errno(-EINVAL, err, errlen, "invalid container id \"%s\"", id);
 	if (mkdir(root, 0711) < 0 && errno != EEXIST) {
 		r = cs_mkdir_p(root, 0711);
 		if (r < 0)
-			return fail(r, err, errlen, "create the state directory %s", root);
+			return cs_errf_errno(r, err, errlen, "create the state directory %s", root);
 	}
 	if (mkdir(dir, 0711) < 0) {
 		if (errno == EEXIST)
-			return fail(-EEXIST, err, errlen, "container \"%s\" already exists", id);
-		return fail(-errno, err, errlen, "create %s", dir);
+			return cs_errf_errno(-EEXIST, err, errlen,
+					     "container \"%s\" already exists", id);
+		return cs_errf_errno(-errno, err, errlen, "create %s", dir);
 	}
 	*ret = TAKE_PTR(dir);
 	return 0;
@@ -616,13 +605,14 @@ int shim_container_create(const struct shim_config *cfg, const struct shim_creat
 	int r;
 
 	if (!cfg->has_process)
-		return fail(-EINVAL, err, errlen, "process: required to create a container");
+		return cs_errf_errno(-EINVAL, err, errlen,
+				     "process: required to create a container");
 	if (cfg->process.terminal && !o->console_socket && o->console_fd < 0)
-		return fail(-EINVAL, err, errlen,
-			    "process.terminal is true but no --console-socket was given");
+		return cs_errf_errno(-EINVAL, err, errlen,
+				     "process.terminal is true but no --console-socket was given");
 	if (!cfg->process.terminal && o->console_socket)
-		return fail(-EINVAL, err, errlen,
-			    "--console-socket given but process.terminal is false");
+		return cs_errf_errno(-EINVAL, err, errlen,
+				     "--console-socket given but process.terminal is false");
 
 	r = make_state_dir(o->root, o->id, &dir, err, errlen);
 	if (r < 0)
@@ -631,7 +621,7 @@ int shim_container_create(const struct shim_config *cfg, const struct shim_creat
 	r = shim_cgroup_create(cfg->cgroups_path, o->id, cfg->resources, &cg);
 	if (r < 0) {
 		const char *why = shim_cgroup_last_error();
-		fail(r, err, errlen, "cgroup: %s", *why ? why : "create");
+		cs_errf_errno(r, err, errlen, "cgroup: %s", *why ? why : "create");
 		goto out_remove;
 	}
 	if (cfg->seccomp) {
@@ -643,7 +633,7 @@ int shim_container_create(const struct shim_config *cfg, const struct shim_creat
 		(void) mkdir(cache, 0700);
 		r = shim_seccomp_prepare(cfg->seccomp, cache, &filter);
 		if (r < 0) {
-			fail(r, err, errlen, "linux.seccomp: compile the profile");
+			cs_errf_errno(r, err, errlen, "linux.seccomp: compile the profile");
 			goto out_remove;
 		}
 	}
@@ -652,13 +642,13 @@ int shim_container_create(const struct shim_config *cfg, const struct shim_creat
 		if (r < 0)
 			goto out_remove;
 		if (mkfifo(fifo, 0600) < 0) {
-			r = fail(-errno, err, errlen, "create %s", fifo);
+			r = cs_errf_errno(-errno, err, errlen, "create %s", fifo);
 			goto out_remove;
 		}
 		/* O_RDWR: never blocks; the init reads its byte from it after `start`. */
 		fifo_fd = open(fifo, O_RDWR | O_CLOEXEC);
 		if (fifo_fd < 0) {
-			r = fail(-errno, err, errlen, "open %s", fifo);
+			r = cs_errf_errno(-errno, err, errlen, "open %s", fifo);
 			goto out_remove;
 		}
 	}
@@ -670,13 +660,13 @@ int shim_container_create(const struct shim_config *cfg, const struct shim_creat
 			r = connect_console(o->console_socket, &console_fd);
 		}
 		if (r < 0) {
-			fail(r, err, errlen, "connect to the console socket %s",
-			     o->console_socket ? o->console_socket : "(fd)");
+			cs_errf_errno(r, err, errlen, "connect to the console socket %s",
+				      o->console_socket ? o->console_socket : "(fd)");
 			goto out_remove;
 		}
 	}
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
-		r = fail(-errno, err, errlen, "socketpair");
+		r = cs_errf_errno(-errno, err, errlen, "socketpair");
 		goto out_remove;
 	}
 	if (o->subreaper)
@@ -695,7 +685,7 @@ int shim_container_create(const struct shim_config *cfg, const struct shim_creat
 	};
 	r = shim_join_prepare(cg, &c.join);
 	if (r < 0) {
-		fail(r, err, errlen, "open the container's cgroup");
+		cs_errf_errno(r, err, errlen, "open the container's cgroup");
 		goto out_remove;
 	}
 	/* The one clone: every new namespace at once (fast path), or none (slow
@@ -703,7 +693,7 @@ int shim_container_create(const struct shim_config *cfg, const struct shim_creat
 	int flags = c.slow ? 0 : clone_flags(cfg);
 	child = shim_join_clone(&c.join, (unsigned long) flags);
 	if (child < 0) {
-		r = fail(child, err, errlen, "clone the container's init");
+		r = cs_errf_errno(child, err, errlen, "clone the container's init");
 		shim_join_done(&c.join);
 		goto out_remove;
 	}
@@ -721,7 +711,7 @@ int shim_container_create(const struct shim_config *cfg, const struct shim_creat
 	r = shim_join_parent(&c.join, child);
 	shim_join_done(&c.join);
 	if (r < 0) {
-		fail(r, err, errlen, "move the init into its cgroup");
+		cs_errf_errno(r, err, errlen, "move the init into its cgroup");
 		goto out_kill;
 	}
 	r = shim_sync_send(sv[0], SHIM_SYNC_GO, child);
@@ -734,13 +724,13 @@ int shim_container_create(const struct shim_config *cfg, const struct shim_creat
 
 	r = save_state(cfg, o, cg, init_pid, start_time);
 	if (r < 0) {
-		fail(r, err, errlen, "write the state of %s", o->id);
+		cs_errf_errno(r, err, errlen, "write the state of %s", o->id);
 		goto out_kill;
 	}
 	if (o->pid_file) {
 		r = write_pid_file(o->pid_file, init_pid);
 		if (r < 0) {
-			fail(r, err, errlen, "write the pid file %s", o->pid_file);
+			cs_errf_errno(r, err, errlen, "write the pid file %s", o->pid_file);
 			goto out_kill;
 		}
 	}
@@ -797,23 +787,23 @@ int shim_container_start(const char *root, struct shim_state *s, char *err, size
 	if (err && errlen)
 		err[0] = '\0';
 	if (st != SHIM_STATUS_CREATED)
-		return fail(-EINVAL, err, errlen,
-			    "cannot start a container that is %s (only a created one)",
-			    shim_status_name(st));
+		return cs_errf_errno(-EINVAL, err, errlen,
+				     "cannot start a container that is %s (only a created one)",
+				     shim_status_name(st));
 	r = shim_state_dir(root, s->id, &dir);
 	if (r < 0 || (r = cs_path_join(dir, EXEC_FIFO, &fifo)) < 0)
 		return r;
 	_cleanup_close_ int fd = open(fifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
-		return fail(errno == ENXIO ? -ESRCH : -errno, err, errlen,
-			    "open %s (is the container's init still waiting?)", fifo);
+		return cs_errf_errno(errno == ENXIO ? -ESRCH : -errno, err, errlen,
+				     "open %s (is the container's init still waiting?)", fifo);
 	if (write(fd, "0", 1) != 1)
-		return fail(-errno, err, errlen, "write %s", fifo);
+		return cs_errf_errno(-errno, err, errlen, "write %s", fifo);
 	(void) unlink(fifo);
 	s->started = true;
 	r = shim_state_save(root, s);
 	if (r < 0)
-		return fail(r, err, errlen, "save the state");
+		return cs_errf_errno(r, err, errlen, "save the state");
 
 	/* The spec: a failing poststart hook is a warning, the container runs on.
 	 * Its message stays in `err` for the caller to log. */
@@ -851,7 +841,7 @@ int shim_container_destroy(const char *root, struct shim_state *s, char *err, si
 	if (err && errlen)
 		err[0] = '\0';
 	if (s->cgroup && (q = shim_cgroup_from_json(s->cgroup, &cg)) < 0)
-		r = fail(q, err, errlen, "read the cgroup from the state");
+		r = cs_errf_errno(q, err, errlen, "read the cgroup from the state");
 	if (shim_state_pid_alive(s)) {
 		(void) kill(s->pid, SIGKILL);
 		if (cg)
@@ -868,7 +858,7 @@ int shim_container_destroy(const char *root, struct shim_state *s, char *err, si
 			(void) shim_cgroup_kill_all(cg, SIGKILL);
 		q = shim_cgroup_destroy(cg);
 		if (q < 0 && r == 0)
-			r = fail(q, err, errlen, "remove the cgroup");
+			r = cs_errf_errno(q, err, errlen, "remove the cgroup");
 	}
 
 	_cleanup_(shim_config_freep) struct shim_config *cfg = NULL;
@@ -887,6 +877,6 @@ int shim_container_destroy(const char *root, struct shim_state *s, char *err, si
 	}
 	q = shim_state_remove(root, s->id);
 	if (q < 0 && r == 0)
-		r = fail(q, err, errlen, "remove the state directory");
+		r = cs_errf_errno(q, err, errlen, "remove the state directory");
 	return r;
 }

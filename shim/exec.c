@@ -6,6 +6,7 @@
  * the rest, user namespace first.
  */
 #include "container.h"
+#include "errbuf.h"
 #include "cgroup.h"
 #include "join.h"
 #include "process.h"
@@ -43,22 +44,6 @@ struct exec_ctx {
 	int console_fd;
 	struct shim_join join;
 };
-
-__attribute__((format(printf, 4, 5))) static int fail(int r, char *err, size_t errlen,
-						      const char *fmt, ...)
-{
-	if (err && errlen) {
-		va_list ap;
-		size_t n;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-		n = strlen(err);
-		if (r < 0 && n < errlen)
-			snprintf(err + n, errlen - n, ": %s", strerror(-r));
-	}
-	return r;
-}
 
 static _Noreturn void child_fail(int sync, int r, const char *msg)
 {
@@ -196,20 +181,21 @@ int shim_container_exec(const char *root, const struct shim_state *s, const stru
 		c.ns_fd[t] = -1;
 	c.join.v2_fd = -1;
 	if (p->terminal && !o->console_socket && o->console_fd < 0)
-		return fail(-EINVAL, err, errlen,
-			    "process.terminal is true but no --console-socket was given");
+		return cs_errf_errno(-EINVAL, err, errlen,
+				     "process.terminal is true but no --console-socket was given");
 
 	for (int t = 0; t < SHIM_NS_COUNT; t++) {
 		if (!cfg->ns[t].enabled)
 			continue;
 		r = open_ns(s->pid, t, &c.ns_fd[t]);
 		if (r < 0) {
-			fail(r, err, errlen, "open the container's %s namespace", shim_ns_name(t));
+			cs_errf_errno(r, err, errlen, "open the container's %s namespace",
+				      shim_ns_name(t));
 			goto out;
 		}
 	}
 	if (s->cgroup && (r = shim_cgroup_from_json(s->cgroup, &cg)) < 0) {
-		fail(r, err, errlen, "read the container's cgroup");
+		cs_errf_errno(r, err, errlen, "read the container's cgroup");
 		goto out;
 	}
 	if (cfg->seccomp) {
@@ -218,7 +204,7 @@ int shim_container_exec(const char *root, const struct shim_state *s, const stru
 		if (r >= 0)
 			r = shim_seccomp_prepare(cfg->seccomp, cache, &filter);
 		if (r < 0) {
-			fail(r, err, errlen, "linux.seccomp: compile the profile");
+			cs_errf_errno(r, err, errlen, "linux.seccomp: compile the profile");
 			goto out;
 		}
 		c.filter = filter;
@@ -231,12 +217,12 @@ int shim_container_exec(const char *root, const struct shim_state *s, const stru
 			r = connect_console(o->console_socket, &c.console_fd);
 		}
 		if (r < 0) {
-			fail(r, err, errlen, "connect to the console socket");
+			cs_errf_errno(r, err, errlen, "connect to the console socket");
 			goto out;
 		}
 	}
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
-		r = fail(-errno, err, errlen, "socketpair");
+		r = cs_errf_errno(-errno, err, errlen, "socketpair");
 		goto out;
 	}
 	c.sync_parent = sv[0];
@@ -246,25 +232,27 @@ int shim_container_exec(const char *root, const struct shim_state *s, const stru
 	if (c.ns_fd[SHIM_NS_PID] >= 0) {
 		self_pidns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
 		if (setns(c.ns_fd[SHIM_NS_PID], CLONE_NEWPID) < 0) {
-			r = fail(-errno, err, errlen, "join the container's pid namespace");
+			r = cs_errf_errno(-errno, err, errlen,
+					  "join the container's pid namespace");
 			goto out;
 		}
 	}
 	if (c.ns_fd[SHIM_NS_TIME] >= 0) {
 		self_timens = open("/proc/self/ns/time", O_RDONLY | O_CLOEXEC);
 		if (setns(c.ns_fd[SHIM_NS_TIME], CLONE_NEWTIME) < 0) {
-			r = fail(-errno, err, errlen, "join the container's time namespace");
+			r = cs_errf_errno(-errno, err, errlen,
+					  "join the container's time namespace");
 			goto out;
 		}
 	}
 	r = shim_join_prepare(cg, &c.join);
 	if (r < 0) {
-		fail(r, err, errlen, "open the container's cgroup");
+		cs_errf_errno(r, err, errlen, "open the container's cgroup");
 		goto out;
 	}
 	child = shim_join_clone(&c.join, 0);
 	if (child < 0) {
-		r = fail(child, err, errlen, "clone");
+		r = cs_errf_errno(child, err, errlen, "clone");
 		goto out;
 	}
 	if (child == 0)
@@ -277,7 +265,7 @@ int shim_container_exec(const char *root, const struct shim_state *s, const stru
 		(void) setns(self_timens, CLONE_NEWTIME);
 
 	if ((r = shim_join_parent(&c.join, child)) < 0) {
-		fail(r, err, errlen, "move the process into the container's cgroup");
+		cs_errf_errno(r, err, errlen, "move the process into the container's cgroup");
 		goto out_kill;
 	}
 	r = shim_sync_send(sv[0], SHIM_SYNC_GO, child);
@@ -288,7 +276,7 @@ int shim_container_exec(const char *root, const struct shim_state *s, const stru
 		int fd = -1;
 		r = shim_sync_recv(sv[0], &m, &fd);
 		if (r == -EPIPE) {
-			r = fail(-ECHILD, err, errlen, "the process exited during set-up");
+			r = cs_errf_errno(-ECHILD, err, errlen, "the process exited during set-up");
 			goto out_kill;
 		}
 		if (r < 0)
@@ -313,8 +301,8 @@ int shim_container_exec(const char *root, const struct shim_state *s, const stru
 			if (fd >= 0)
 				close(fd);
 			if (r < 0) {
-				fail(r, err, errlen,
-				     "linux.seccomp.listenerPath: send the notify fd");
+				cs_errf_errno(r, err, errlen,
+					      "linux.seccomp.listenerPath: send the notify fd");
 				goto out_kill;
 			}
 			(void) shim_sync_send(sv[0], SHIM_SYNC_LISTENER_DONE, 0);
@@ -322,7 +310,7 @@ int shim_container_exec(const char *root, const struct shim_state *s, const stru
 		}
 		if (m.type == SHIM_SYNC_READY)
 			break;
-		r = fail(-EPROTO, err, errlen, "unexpected message %u", m.type);
+		r = cs_errf_errno(-EPROTO, err, errlen, "unexpected message %u", m.type);
 		goto out_kill;
 	}
 	if (o->pid_file) {
@@ -332,7 +320,8 @@ int shim_container_exec(const char *root, const struct shim_state *s, const stru
 		_cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 		if (fd < 0 || cs_write_all(fd, buf, (size_t) n) < 0 ||
 		    rename(tmp, o->pid_file) < 0) {
-			r = fail(-errno, err, errlen, "write the pid file %s", o->pid_file);
+			r = cs_errf_errno(-errno, err, errlen, "write the pid file %s",
+					  o->pid_file);
 			(void) unlink(tmp);
 			goto out_kill;
 		}

@@ -5,6 +5,7 @@
  * writes an error naming the field ("process.rlimits[1].type: ...").
  */
 #include "oci-config.h"
+#include "errbuf.h"
 #include "mount-options.h"
 #include "cgroup.h"
 #include "seccomp.h"
@@ -72,28 +73,18 @@ const char *shim_hook_kind_name(enum shim_hook_kind k)
 	return hook_names[k];
 }
 
-__attribute__((format(printf, 3, 4))) static int fail(char *err, size_t errlen, const char *fmt,
-						      ...)
-{
-	if (err && errlen) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
-
 /* A message for a json accessor's error: missing, or wrong type. */
 static int bad_field(char *err, size_t errlen, const char *field, const char *key, int r,
 		     const char *type)
 {
 	if (r == -ENOENT)
-		return fail(err, errlen, "%s%s%s: required field is missing", field,
-			    *key ? "." : "", key);
+		return cs_errf(-EINVAL, err, errlen, "%s%s%s: required field is missing", field,
+			       *key ? "." : "", key);
 	if (r == -ERANGE)
-		return fail(err, errlen, "%s%s%s: value out of range", field, *key ? "." : "", key);
-	return fail(err, errlen, "%s%s%s: must be %s", field, *key ? "." : "", key, type);
+		return cs_errf(-EINVAL, err, errlen, "%s%s%s: value out of range", field,
+			       *key ? "." : "", key);
+	return cs_errf(-EINVAL, err, errlen, "%s%s%s: must be %s", field, *key ? "." : "", key,
+		       type);
 }
 
 /* Optional string: *ret stays NULL when missing. */
@@ -143,7 +134,8 @@ static int opt_strv(json_object *o, const char *key, const char *field, char ***
 		json_object *e = json_object_array_get_idx(a, i);
 		if (!json_object_is_type(e, json_type_string)) {
 			cs_strv_free(v);
-			return fail(err, errlen, "%s.%s[%zu]: must be a string", field, key, i);
+			return cs_errf(-EINVAL, err, errlen, "%s.%s[%zu]: must be a string", field,
+				       key, i);
 		}
 		v[i] = strdup(json_object_get_string(e));
 		if (!v[i]) {
@@ -211,10 +203,12 @@ static int parse_cap_set(json_object *caps, const char *key, const char *field, 
 		json_object *e = json_object_array_get_idx(a, i);
 		int c;
 		if (!json_object_is_type(e, json_type_string))
-			return fail(err, errlen, "%s.%s[%zu]: must be a string", field, key, i);
+			return cs_errf(-EINVAL, err, errlen, "%s.%s[%zu]: must be a string", field,
+				       key, i);
 		if (cap_parse_name(json_object_get_string(e), &c) < 0 || c > last)
-			return fail(err, errlen, "%s.%s[%zu]: unknown capability \"%s\"", field,
-				    key, i, json_object_get_string(e));
+			return cs_errf(-EINVAL, err, errlen,
+				       "%s.%s[%zu]: unknown capability \"%s\"", field, key, i,
+				       json_object_get_string(e));
 		mask |= UINT64_C(1) << c;
 	}
 	*ret = mask;
@@ -299,20 +293,22 @@ static int parse_rlimits(json_object *proc, const char *field, struct shim_proce
 
 		r = cs_json_get_string(e, "type", &type);
 		if (r < 0)
-			return fail(err, errlen, "%s.rlimits[%zu].type: %s", field, i,
-				    r == -ENOENT ? "required field is missing"
-						 : "must be a string");
+			return cs_errf(-EINVAL, err, errlen, "%s.rlimits[%zu].type: %s", field, i,
+				       r == -ENOENT ? "required field is missing"
+						    : "must be a string");
 		for (k = 0; k < ELEMENTSOF(rlimit_names); k++)
 			if (strcmp(rlimit_names[k].name, type) == 0)
 				break;
 		if (k == ELEMENTSOF(rlimit_names))
-			return fail(err, errlen, "%s.rlimits[%zu].type: unknown rlimit \"%s\"",
-				    field, i, type);
+			return cs_errf(-EINVAL, err, errlen,
+				       "%s.rlimits[%zu].type: unknown rlimit \"%s\"", field, i,
+				       type);
 		rl->resource = rlimit_names[k].value;
 		for (size_t j = 0; j < i; j++)
 			if (p->rlimits[j].resource == rl->resource)
-				return fail(err, errlen, "%s.rlimits[%zu].type: duplicate \"%s\"",
-					    field, i, type);
+				return cs_errf(-EINVAL, err, errlen,
+					       "%s.rlimits[%zu].type: duplicate \"%s\"", field, i,
+					       type);
 		r = cs_json_get_uint64(e, "soft", &rl->soft);
 		if (r < 0)
 			return bad_field(err, errlen, field, "rlimits[].soft", r,
@@ -322,10 +318,11 @@ static int parse_rlimits(json_object *proc, const char *field, struct shim_proce
 			return bad_field(err, errlen, field, "rlimits[].hard", r,
 					 "an unsigned integer");
 		if (rl->soft > rl->hard)
-			return fail(err, errlen,
-				    "%s.rlimits[%zu]: soft limit %llu is above the hard limit %llu",
-				    field, i, (unsigned long long) rl->soft,
-				    (unsigned long long) rl->hard);
+			return cs_errf(
+				-EINVAL, err, errlen,
+				"%s.rlimits[%zu]: soft limit %llu is above the hard limit %llu",
+				field, i, (unsigned long long) rl->soft,
+				(unsigned long long) rl->hard);
 		p->n_rlimits++;
 	}
 	return 0;
@@ -346,13 +343,15 @@ static int parse_user(json_object *proc, const char *field, struct shim_process 
 	if (r < 0 && r != -ENOENT)
 		return bad_field(err, errlen, field, "user.uid", r, "an integer");
 	if (r == 0 && (v < 0 || v > UINT32_MAX - 1))
-		return fail(err, errlen, "%s.user.uid: %lld is out of range", field, (long long) v);
+		return cs_errf(-EINVAL, err, errlen, "%s.user.uid: %lld is out of range", field,
+			       (long long) v);
 	p->uid = r == 0 ? (uid_t) v : 0;
 	r = cs_json_get_int64(u, "gid", &v);
 	if (r < 0 && r != -ENOENT)
 		return bad_field(err, errlen, field, "user.gid", r, "an integer");
 	if (r == 0 && (v < 0 || v > UINT32_MAX - 1))
-		return fail(err, errlen, "%s.user.gid: %lld is out of range", field, (long long) v);
+		return cs_errf(-EINVAL, err, errlen, "%s.user.gid: %lld is out of range", field,
+			       (long long) v);
 	p->gid = r == 0 ? (gid_t) v : 0;
 
 	r = cs_json_get_int64(u, "umask", &v);
@@ -360,8 +359,9 @@ static int parse_user(json_object *proc, const char *field, struct shim_process 
 		return bad_field(err, errlen, field, "user.umask", r, "an integer");
 	if (r == 0) {
 		if (v < 0 || v > 0777)
-			return fail(err, errlen, "%s.user.umask: %lld is out of range 0-0777",
-				    field, (long long) v);
+			return cs_errf(-EINVAL, err, errlen,
+				       "%s.user.umask: %lld is out of range 0-0777", field,
+				       (long long) v);
 		p->has_umask = true;
 		p->umask = (mode_t) v;
 	}
@@ -377,15 +377,16 @@ static int parse_user(json_object *proc, const char *field, struct shim_process 
 		for (size_t i = 0; i < n; i++) {
 			json_object *e = json_object_array_get_idx(a, i);
 			if (!cs_json_int_in_range(e, 0, UINT32_MAX - 1))
-				return fail(err, errlen,
-					    "%s.user.additionalGids[%zu]: must be a gid (0-%u)",
-					    field, i, UINT32_MAX - 1);
+				return cs_errf(-EINVAL, err, errlen,
+					       "%s.user.additionalGids[%zu]: must be a gid (0-%u)",
+					       field, i, UINT32_MAX - 1);
 			p->additional_gids[i] = (gid_t) json_object_get_int64(e);
 		}
 		p->n_additional_gids = n;
 	}
 	if (json_object_object_get_ex(u, "username", NULL))
-		return fail(err, errlen, "%s.user.username: only for Windows containers", field);
+		return cs_errf(-EINVAL, err, errlen,
+			       "%s.user.username: only for Windows containers", field);
 	return 0;
 }
 
@@ -428,27 +429,30 @@ static int parse_scheduler(json_object *proc, const char *field, struct shim_pro
 		if (strcmp(policy, sched_policies[k].name) == 0)
 			break;
 	if (k == ELEMENTSOF(sched_policies))
-		return fail(err, errlen, "%s.scheduler.policy: unknown policy \"%s\"", field,
-			    policy);
+		return cs_errf(-EINVAL, err, errlen, "%s.scheduler.policy: unknown policy \"%s\"",
+			       field, policy);
 	p->scheduler.policy = sched_policies[k].value;
 	r = cs_json_get_int64(s, "nice", &v);
 	if (r == 0 && (v < -20 || v > 19))
-		return fail(err, errlen, "%s.scheduler.nice: %lld is out of range -20..19", field,
-			    (long long) v);
+		return cs_errf(-EINVAL, err, errlen,
+			       "%s.scheduler.nice: %lld is out of range -20..19", field,
+			       (long long) v);
 	if (r < 0 && r != -ENOENT)
 		return bad_field(err, errlen, field, "scheduler.nice", r, "an integer");
 	p->scheduler.nice = r == 0 ? (int32_t) v : 0;
 	r = cs_json_get_int64(s, "priority", &v);
 	if (r == 0 && (v < 0 || v > 99))
-		return fail(err, errlen, "%s.scheduler.priority: %lld is out of range 0..99", field,
-			    (long long) v);
+		return cs_errf(-EINVAL, err, errlen,
+			       "%s.scheduler.priority: %lld is out of range 0..99", field,
+			       (long long) v);
 	if (r < 0 && r != -ENOENT)
 		return bad_field(err, errlen, field, "scheduler.priority", r, "an integer");
 	p->scheduler.priority = r == 0 ? (uint32_t) v : 0;
 	if ((p->scheduler.policy == SCHED_FIFO || p->scheduler.policy == SCHED_RR) &&
 	    p->scheduler.priority == 0)
-		return fail(err, errlen, "%s.scheduler.priority: %s needs a priority of 1..99",
-			    field, policy);
+		return cs_errf(-EINVAL, err, errlen,
+			       "%s.scheduler.priority: %s needs a priority of 1..99", field,
+			       policy);
 	r = cs_json_get_array(s, "flags", &a);
 	if (r < 0 && r != -ENOENT)
 		return bad_field(err, errlen, field, "scheduler.flags", r, "an array");
@@ -458,8 +462,9 @@ static int parse_scheduler(json_object *proc, const char *field, struct shim_pro
 			if (strcmp(name, sched_flags[k].name) == 0)
 				break;
 		if (!name || k == ELEMENTSOF(sched_flags))
-			return fail(err, errlen, "%s.scheduler.flags[%zu]: unknown flag \"%s\"",
-				    field, i, name ? name : "");
+			return cs_errf(-EINVAL, err, errlen,
+				       "%s.scheduler.flags[%zu]: unknown flag \"%s\"", field, i,
+				       name ? name : "");
 		p->scheduler.flags |= sched_flags[k].value;
 	}
 	static const char *const times[] = {"runtime", "deadline", "period"};
@@ -495,13 +500,15 @@ static int parse_io_priority(json_object *proc, const char *field, struct shim_p
 		if (strcmp(cls, classes[k]) == 0)
 			break;
 	if (k == 4)
-		return fail(err, errlen, "%s.ioPriority.class: unknown class \"%s\"", field, cls);
+		return cs_errf(-EINVAL, err, errlen, "%s.ioPriority.class: unknown class \"%s\"",
+			       field, cls);
 	r = cs_json_get_int64(o, "priority", &prio);
 	if (r < 0 && r != -ENOENT)
 		return bad_field(err, errlen, field, "ioPriority.priority", r, "an integer");
 	if (prio < 0 || prio > 7)
-		return fail(err, errlen, "%s.ioPriority.priority: %lld is out of range 0..7", field,
-			    (long long) prio);
+		return cs_errf(-EINVAL, err, errlen,
+			       "%s.ioPriority.priority: %lld is out of range 0..7", field,
+			       (long long) prio);
 	p->has_io_priority = true;
 	p->io_priority = (k << 13) | (int) prio;
 	return 0;
@@ -555,15 +562,15 @@ static int parse_affinity(json_object *proc, const char *field, struct shim_proc
 	r = cs_json_get_string(o, "initial", &s);
 	if (r == 0) {
 		if (parse_cpu_list(s, &p->cpu_affinity_initial) < 0)
-			return fail(err, errlen, "%s.execCPUAffinity.initial: bad CPU list \"%s\"",
-				    field, s);
+			return cs_errf(-EINVAL, err, errlen,
+				       "%s.execCPUAffinity.initial: bad CPU list \"%s\"", field, s);
 		p->has_cpu_affinity_initial = true;
 	}
 	r = cs_json_get_string(o, "final", &s);
 	if (r == 0) {
 		if (parse_cpu_list(s, &p->cpu_affinity_final) < 0)
-			return fail(err, errlen, "%s.execCPUAffinity.final: bad CPU list \"%s\"",
-				    field, s);
+			return cs_errf(-EINVAL, err, errlen,
+				       "%s.execCPUAffinity.final: bad CPU list \"%s\"", field, s);
 		p->has_cpu_affinity_final = true;
 	}
 	return 0;
@@ -578,7 +585,7 @@ int shim_process_parse(json_object *json, const char *field, struct shim_process
 
 	memset(p, 0, sizeof(*p));
 	if (!json_object_is_type(json, json_type_object))
-		return fail(err, errlen, "%s: must be an object", field);
+		return cs_errf(-EINVAL, err, errlen, "%s: must be an object", field);
 
 	r = opt_bool(json, "terminal", field, &p->terminal, err, errlen);
 	if (r < 0)
@@ -589,8 +596,8 @@ int shim_process_parse(json_object *json, const char *field, struct shim_process
 		if (!json_object_object_get_ex(o, "height", &h) ||
 		    !json_object_object_get_ex(o, "width", &w) ||
 		    !cs_json_int_in_range(h, 0, 65535) || !cs_json_int_in_range(w, 0, 65535)) {
-			r = fail(err, errlen, "%s.consoleSize: needs height and width (0-65535)",
-				 field);
+			r = cs_errf(-EINVAL, err, errlen,
+				    "%s.consoleSize: needs height and width (0-65535)", field);
 			goto out;
 		}
 		p->console_height = (unsigned) json_object_get_int(h);
@@ -604,7 +611,7 @@ int shim_process_parse(json_object *json, const char *field, struct shim_process
 	if (r < 0)
 		goto out;
 	if (!p->args || !p->args[0]) {
-		r = fail(err, errlen, "%s.args: must have at least one entry", field);
+		r = cs_errf(-EINVAL, err, errlen, "%s.args: must have at least one entry", field);
 		goto out;
 	}
 	r = opt_strv(json, "env", field, &p->env, err, errlen);
@@ -621,11 +628,12 @@ int shim_process_parse(json_object *json, const char *field, struct shim_process
 	if (r < 0)
 		goto out;
 	if (!p->cwd) {
-		r = fail(err, errlen, "%s.cwd: required field is missing", field);
+		r = cs_errf(-EINVAL, err, errlen, "%s.cwd: required field is missing", field);
 		goto out;
 	}
 	if (!cs_path_is_absolute(p->cwd)) {
-		r = fail(err, errlen, "%s.cwd: \"%s\" is not an absolute path", field, p->cwd);
+		r = cs_errf(-EINVAL, err, errlen, "%s.cwd: \"%s\" is not an absolute path", field,
+			    p->cwd);
 		goto out;
 	}
 
@@ -663,8 +671,9 @@ int shim_process_parse(json_object *json, const char *field, struct shim_process
 	r = cs_json_get_int64(json, "oomScoreAdj", &v);
 	if (r == 0) {
 		if (v < -1000 || v > 1000) {
-			r = fail(err, errlen, "%s.oomScoreAdj: %lld is out of range -1000..1000",
-				 field, (long long) v);
+			r = cs_errf(-EINVAL, err, errlen,
+				    "%s.oomScoreAdj: %lld is out of range -1000..1000", field,
+				    (long long) v);
 			goto out;
 		}
 		p->has_oom_score_adj = true;
@@ -684,18 +693,19 @@ int shim_process_parse(json_object *json, const char *field, struct shim_process
 	if (cs_json_get_string(json, "apparmorProfile", &label) == 0 && *label &&
 	    access("/sys/kernel/security/apparmor", F_OK) < 0) {
 		r = -EOPNOTSUPP;
-		fail(err, errlen,
-		     "%s.apparmorProfile: \"%s\" requested but AppArmor is not enabled on this "
-		     "host",
-		     field, label);
+		cs_errf(-EINVAL, err, errlen,
+			"%s.apparmorProfile: \"%s\" requested but AppArmor is not enabled on this "
+			"host",
+			field, label);
 		goto out;
 	}
 	if (cs_json_get_string(json, "selinuxLabel", &label) == 0 && *label) {
 		r = -EOPNOTSUPP;
-		fail(err, errlen,
-		     "%s.selinuxLabel: \"%s\" requested but SELinux is not supported by stoke on "
-		     "this host",
-		     field, label);
+		cs_errf(-EINVAL, err, errlen,
+			"%s.selinuxLabel: \"%s\" requested but SELinux is not supported by stoke "
+			"on "
+			"this host",
+			field, label);
 		goto out;
 	}
 	return 0;
@@ -750,12 +760,13 @@ static int parse_id_mappings(json_object *lin, const char *field, const char *ke
 		for (int k = 0; k < 3; k++) {
 			if (!json_object_object_get_ex(e, keys[k], &v) ||
 			    !cs_json_int_in_range(v, 0, UINT32_MAX))
-				return fail(err, errlen, "%s.%s[%zu].%s: must be 0-%u", field, key,
-					    i, keys[k], UINT32_MAX);
+				return cs_errf(-EINVAL, err, errlen, "%s.%s[%zu].%s: must be 0-%u",
+					       field, key, i, keys[k], UINT32_MAX);
 			*dst[k] = (uint32_t) json_object_get_int64(v);
 		}
 		if (m[i].size == 0)
-			return fail(err, errlen, "%s.%s[%zu].size: must not be 0", field, key, i);
+			return cs_errf(-EINVAL, err, errlen, "%s.%s[%zu].size: must not be 0",
+				       field, key, i);
 	}
 	*ret_n = n;
 	return 0;
@@ -770,14 +781,15 @@ static int parse_mount(json_object *o, size_t idx, const char *bundle, struct sh
 
 	snprintf(field, sizeof(field), "mounts[%zu]", idx);
 	if (!json_object_is_type(o, json_type_object))
-		return fail(err, errlen, "%s: must be an object", field);
+		return cs_errf(-EINVAL, err, errlen, "%s: must be an object", field);
 	if ((r = opt_string(o, "destination", field, &m->destination, err, errlen)) < 0 ||
 	    (r = opt_string(o, "type", field, &m->type, err, errlen)) < 0 ||
 	    (r = opt_string(o, "source", field, &m->source, err, errlen)) < 0 ||
 	    (r = opt_strv(o, "options", field, &opts, err, errlen)) < 0)
 		goto out;
 	if (!m->destination || !*m->destination) {
-		r = fail(err, errlen, "%s.destination: required field is missing", field);
+		r = cs_errf(-EINVAL, err, errlen, "%s.destination: required field is missing",
+			    field);
 		goto out;
 	}
 	if (!cs_path_is_absolute(m->destination)) {
@@ -844,7 +856,8 @@ static int parse_mount(json_object *o, size_t idx, const char *bundle, struct sh
 	}
 	if (m->bind) {
 		if (!m->source || !*m->source) {
-			r = fail(err, errlen, "%s.source: a bind mount needs a source", field);
+			r = cs_errf(-EINVAL, err, errlen, "%s.source: a bind mount needs a source",
+				    field);
 			goto out;
 		}
 		if (!cs_path_is_absolute(m->source)) {
@@ -856,21 +869,22 @@ static int parse_mount(json_object *o, size_t idx, const char *bundle, struct sh
 			m->source = abs;
 		}
 	} else if (!m->type || !*m->type) {
-		r = fail(err, errlen, "%s.type: required for a mount that is not a bind mount",
-			 field);
+		r = cs_errf(-EINVAL, err, errlen,
+			    "%s.type: required for a mount that is not a bind mount", field);
 		goto out;
 	}
 	if (m->n_uid_mappings || m->n_gid_mappings)
 		m->idmap = true;
 	if (m->idmap && (!m->bind || !m->n_uid_mappings || !m->n_gid_mappings)) {
-		r = fail(err, errlen,
-			 "%s: an id-mapped mount must be a bind mount with uidMappings and "
-			 "gidMappings",
-			 field);
+		r = cs_errf(-EINVAL, err, errlen,
+			    "%s: an id-mapped mount must be a bind mount with uidMappings and "
+			    "gidMappings",
+			    field);
 		goto out;
 	}
 	if (m->tmpcopyup && (!m->type || strcmp(m->type, "tmpfs") != 0)) {
-		r = fail(err, errlen, "%s.options: tmpcopyup is only for tmpfs mounts", field);
+		r = cs_errf(-EINVAL, err, errlen, "%s.options: tmpcopyup is only for tmpfs mounts",
+			    field);
 		goto out;
 	}
 	r = 0;
@@ -895,29 +909,30 @@ static int parse_namespaces(json_object *lin, struct shim_config *c, char *err, 
 		int t;
 		r = cs_json_get_string(e, "type", &type);
 		if (r < 0)
-			return fail(err, errlen, "linux.namespaces[%zu].type: %s", i,
-				    r == -ENOENT ? "required field is missing"
-						 : "must be a string");
+			return cs_errf(-EINVAL, err, errlen, "linux.namespaces[%zu].type: %s", i,
+				       r == -ENOENT ? "required field is missing"
+						    : "must be a string");
 		for (t = 0; t < SHIM_NS_COUNT; t++)
 			if (strcmp(type, ns_table[t].oci) == 0)
 				break;
 		if (t == SHIM_NS_COUNT)
-			return fail(err, errlen,
-				    "linux.namespaces[%zu].type: unknown namespace \"%s\"", i,
-				    type);
+			return cs_errf(-EINVAL, err, errlen,
+				       "linux.namespaces[%zu].type: unknown namespace \"%s\"", i,
+				       type);
 		if (c->ns[t].enabled)
-			return fail(err, errlen, "linux.namespaces[%zu].type: duplicate \"%s\"", i,
-				    type);
+			return cs_errf(-EINVAL, err, errlen,
+				       "linux.namespaces[%zu].type: duplicate \"%s\"", i, type);
 		c->ns[t].enabled = true;
 		r = cs_json_get_string(e, "path", &path);
 		if (r == 0 && *path) {
 			if (!cs_path_is_absolute(path))
-				return fail(err, errlen,
-					    "linux.namespaces[%zu].path: \"%s\" is not absolute", i,
-					    path);
+				return cs_errf(-EINVAL, err, errlen,
+					       "linux.namespaces[%zu].path: \"%s\" is not absolute",
+					       i, path);
 			if (access(path, F_OK) < 0)
-				return fail(err, errlen, "linux.namespaces[%zu].path: %s: %s", i,
-					    path, strerror(errno));
+				return cs_errf(-EINVAL, err, errlen,
+					       "linux.namespaces[%zu].path: %s: %s", i, path,
+					       strerror(errno));
 			c->ns[t].path = strdup(path);
 			if (!c->ns[t].path)
 				return -ENOMEM;
@@ -926,8 +941,8 @@ static int parse_namespaces(json_object *lin, struct shim_config *c, char *err, 
 		char proc[64];
 		snprintf(proc, sizeof(proc), "/proc/self/ns/%s", ns_table[t].proc);
 		if (access(proc, F_OK) < 0) {
-			fail(err, errlen, "linux.namespaces[%zu]: the kernel has no %s namespaces",
-			     i, type);
+			cs_errf(-EINVAL, err, errlen,
+				"linux.namespaces[%zu]: the kernel has no %s namespaces", i, type);
 			return -EOPNOTSUPP;
 		}
 	}
@@ -958,24 +973,27 @@ static int parse_devices(json_object *lin, struct shim_config *c, char *err, siz
 			return r;
 		c->n_devices++;
 		if (!d->path || !cs_path_is_absolute(d->path))
-			return fail(err, errlen, "%s.path: must be an absolute path", field);
+			return cs_errf(-EINVAL, err, errlen, "%s.path: must be an absolute path",
+				       field);
 		r = cs_json_get_string(e, "type", &type);
 		if (r < 0 || strlen(type) != 1 || !strchr("cbup", type[0]))
-			return fail(err, errlen, "%s.type: must be one of c, b, u, p", field);
+			return cs_errf(-EINVAL, err, errlen, "%s.type: must be one of c, b, u, p",
+				       field);
 		d->type = type[0];
 		if (d->type != 'p') {
 			if (cs_json_get_int64(e, "major", &d->major) < 0 ||
 			    cs_json_get_int64(e, "minor", &d->minor) < 0 || d->major < 0 ||
 			    d->minor < 0)
-				return fail(err, errlen,
-					    "%s: major and minor are required for type %c", field,
-					    d->type);
+				return cs_errf(-EINVAL, err, errlen,
+					       "%s: major and minor are required for type %c",
+					       field, d->type);
 		}
 		r = cs_json_get_int64(e, "fileMode", &v);
 		if (r == 0) {
 			if (v < 0 || v > 07777)
-				return fail(err, errlen, "%s.fileMode: %lld is out of range", field,
-					    (long long) v);
+				return cs_errf(-EINVAL, err, errlen,
+					       "%s.fileMode: %lld is out of range", field,
+					       (long long) v);
 			d->has_mode = true;
 			d->mode = (mode_t) v;
 		}
@@ -1005,24 +1023,24 @@ static int check_sysctl(const struct shim_config *c, const char *key, char *err,
 			ipc = true;
 	if (ipc) {
 		if (!c->ns[SHIM_NS_IPC].enabled)
-			return fail(err, errlen, "linux.sysctl.%s: needs a private IPC namespace",
-				    key);
+			return cs_errf(-EINVAL, err, errlen,
+				       "linux.sysctl.%s: needs a private IPC namespace", key);
 		return 0;
 	}
 	if (strncmp(key, "net.", 4) == 0) {
 		if (!c->ns[SHIM_NS_NET].enabled)
-			return fail(err, errlen,
-				    "linux.sysctl.%s: needs a private network namespace", key);
+			return cs_errf(-EINVAL, err, errlen,
+				       "linux.sysctl.%s: needs a private network namespace", key);
 		return 0;
 	}
 	if (strcmp(key, "kernel.hostname") == 0 || strcmp(key, "kernel.domainname") == 0) {
 		if (!c->ns[SHIM_NS_UTS].enabled)
-			return fail(err, errlen, "linux.sysctl.%s: needs a private UTS namespace",
-				    key);
+			return cs_errf(-EINVAL, err, errlen,
+				       "linux.sysctl.%s: needs a private UTS namespace", key);
 		return 0;
 	}
-	return fail(err, errlen,
-		    "linux.sysctl.%s: not namespaced, refusing to change the host's value", key);
+	return cs_errf(-EINVAL, err, errlen,
+		       "linux.sysctl.%s: not namespaced, refusing to change the host's value", key);
 }
 
 static int parse_sysctl(json_object *lin, struct shim_config *c, char *err, size_t errlen)
@@ -1038,9 +1056,10 @@ static int parse_sysctl(json_object *lin, struct shim_config *c, char *err, size
 		return -ENOMEM;
 	json_object_object_foreach (o, key, val) {
 		if (!json_object_is_type(val, json_type_string))
-			return fail(err, errlen, "linux.sysctl.%s: must be a string", key);
+			return cs_errf(-EINVAL, err, errlen, "linux.sysctl.%s: must be a string",
+				       key);
 		if (!*key || strstr(key, "..") || key[0] == '.' || strchr(key, '/'))
-			return fail(err, errlen, "linux.sysctl.%s: bad key", key);
+			return cs_errf(-EINVAL, err, errlen, "linux.sysctl.%s: bad key", key);
 		r = check_sysctl(c, key, err, errlen);
 		if (r < 0)
 			return r;
@@ -1083,7 +1102,8 @@ static int parse_time_offsets(json_object *lin, struct shim_config *c, char *err
 	json_object_object_foreach (o, key, val) {
 		int64_t secs = 0, nsecs = 0;
 		if (strcmp(key, "boottime") != 0 && strcmp(key, "monotonic") != 0)
-			return fail(err, errlen, "linux.timeOffsets.%s: unknown clock", key);
+			return cs_errf(-EINVAL, err, errlen, "linux.timeOffsets.%s: unknown clock",
+				       key);
 		r = cs_json_get_int64(val, "secs", &secs);
 		if (r < 0 && r != -ENOENT)
 			return bad_field(err, errlen, "linux.timeOffsets", "secs", r, "an integer");
@@ -1092,8 +1112,8 @@ static int parse_time_offsets(json_object *lin, struct shim_config *c, char *err
 			return bad_field(err, errlen, "linux.timeOffsets", "nanosecs", r,
 					 "an integer");
 		if (nsecs < 0 || nsecs >= 1000000000)
-			return fail(err, errlen, "linux.timeOffsets.%s.nanosecs: out of range",
-				    key);
+			return cs_errf(-EINVAL, err, errlen,
+				       "linux.timeOffsets.%s.nanosecs: out of range", key);
 		if (key[0] == 'b') {
 			c->boottime_secs = secs;
 			c->boottime_nsecs = (uint32_t) nsecs;
@@ -1138,7 +1158,8 @@ static int parse_linux(json_object *lin, struct shim_config *c, char *err, size_
 
 	r = cs_json_get_string(lin, "rootfsPropagation", &s);
 	if (r == 0 && *s && parse_propagation(s, &c->rootfs_propagation) < 0)
-		return fail(err, errlen, "linux.rootfsPropagation: unknown value \"%s\"", s);
+		return cs_errf(-EINVAL, err, errlen,
+			       "linux.rootfsPropagation: unknown value \"%s\"", s);
 
 	r = cs_json_get_object(lin, "personality", &o);
 	if (r == 0) {
@@ -1151,28 +1172,31 @@ static int parse_linux(json_object *lin, struct shim_config *c, char *err, size_
 		else if (strcmp(s, "LINUX32") == 0)
 			c->personality = PER_LINUX32;
 		else
-			return fail(err, errlen, "linux.personality.domain: unknown domain \"%s\"",
-				    s);
+			return cs_errf(-EINVAL, err, errlen,
+				       "linux.personality.domain: unknown domain \"%s\"", s);
 		if (cs_json_get_array(o, "flags", &flags) == 0 && json_object_array_length(flags))
-			return fail(err, errlen,
-				    "linux.personality.flags: no personality flags are supported");
+			return cs_errf(
+				-EINVAL, err, errlen,
+				"linux.personality.flags: no personality flags are supported");
 		c->has_personality = true;
 	}
 
 	if (cs_json_get_string(lin, "mountLabel", &s) == 0 && *s) {
-		fail(err, errlen,
-		     "linux.mountLabel: \"%s\" requested but SELinux is not supported by stoke on "
-		     "this host",
-		     s);
+		cs_errf(-EINVAL, err, errlen,
+			"linux.mountLabel: \"%s\" requested but SELinux is not supported by stoke "
+			"on "
+			"this host",
+			s);
 		return -EOPNOTSUPP;
 	}
 	if (json_object_object_get_ex(lin, "netDevices", &o) && o &&
 	    (!json_object_is_type(o, json_type_object) || json_object_object_length(o))) {
-		fail(err, errlen, "linux.netDevices: moving network devices is not supported");
+		cs_errf(-EINVAL, err, errlen,
+			"linux.netDevices: moving network devices is not supported");
 		return -EOPNOTSUPP;
 	}
 	if (json_object_object_get_ex(lin, "intelRdt", &o) && o) {
-		fail(err, errlen, "linux.intelRdt: Intel RDT is not supported");
+		cs_errf(-EINVAL, err, errlen, "linux.intelRdt: Intel RDT is not supported");
 		return -EOPNOTSUPP;
 	}
 	return 0;
@@ -1205,18 +1229,19 @@ static int parse_hooks(json_object *root, struct shim_config *c, char *err, size
 			c->hooks[k].n++;
 			snprintf(field, sizeof(field), "hooks.%s[%zu]", hook_names[k], i);
 			if (!json_object_is_type(e, json_type_object))
-				return fail(err, errlen, "%s: must be an object", field);
+				return cs_errf(-EINVAL, err, errlen, "%s: must be an object",
+					       field);
 			if ((r = opt_string(e, "path", field, &h->path, err, errlen)) < 0 ||
 			    (r = opt_strv(e, "args", field, &h->args, err, errlen)) < 0 ||
 			    (r = opt_strv(e, "env", field, &h->env, err, errlen)) < 0)
 				return r;
 			if (!h->path || !cs_path_is_absolute(h->path))
-				return fail(err, errlen, "%s.path: must be an absolute path",
-					    field);
+				return cs_errf(-EINVAL, err, errlen,
+					       "%s.path: must be an absolute path", field);
 			r = cs_json_get_int64(e, "timeout", &t);
 			if (r == 0 && (t <= 0 || t > INT32_MAX))
-				return fail(err, errlen, "%s.timeout: must be greater than zero",
-					    field);
+				return cs_errf(-EINVAL, err, errlen,
+					       "%s.timeout: must be greater than zero", field);
 			if (r < 0 && r != -ENOENT)
 				return bad_field(err, errlen, field, "timeout", r, "an integer");
 			h->timeout = r == 0 ? (int) t : 0;
@@ -1230,26 +1255,28 @@ static int check_config(struct shim_config *c, char *err, size_t errlen)
 {
 	bool userns = c->ns[SHIM_NS_USER].enabled;
 	if (userns && !c->ns[SHIM_NS_USER].path && (!c->n_uid_mappings || !c->n_gid_mappings))
-		return fail(err, errlen,
-			    "linux.uidMappings: a new user namespace needs uidMappings and "
-			    "gidMappings");
+		return cs_errf(-EINVAL, err, errlen,
+			       "linux.uidMappings: a new user namespace needs uidMappings and "
+			       "gidMappings");
 	if (!userns && (c->n_uid_mappings || c->n_gid_mappings))
-		return fail(err, errlen,
-			    "linux.uidMappings: mappings given but no user namespace in "
-			    "linux.namespaces");
+		return cs_errf(-EINVAL, err, errlen,
+			       "linux.uidMappings: mappings given but no user namespace in "
+			       "linux.namespaces");
 	if (c->hostname && *c->hostname && !c->ns[SHIM_NS_UTS].enabled)
-		return fail(err, errlen,
-			    "hostname: needs a private UTS namespace (linux.namespaces)");
+		return cs_errf(-EINVAL, err, errlen,
+			       "hostname: needs a private UTS namespace (linux.namespaces)");
 	if (c->domainname && *c->domainname && !c->ns[SHIM_NS_UTS].enabled)
-		return fail(err, errlen,
-			    "domainname: needs a private UTS namespace (linux.namespaces)");
+		return cs_errf(-EINVAL, err, errlen,
+			       "domainname: needs a private UTS namespace (linux.namespaces)");
 	if (c->has_time_offsets && (!c->ns[SHIM_NS_TIME].enabled || c->ns[SHIM_NS_TIME].path))
-		return fail(err, errlen, "linux.timeOffsets: needs a new time namespace");
+		return cs_errf(-EINVAL, err, errlen,
+			       "linux.timeOffsets: needs a new time namespace");
 	if (c->rootfs_propagation && !c->ns[SHIM_NS_MOUNT].enabled)
-		return fail(err, errlen, "linux.rootfsPropagation: needs a mount namespace");
+		return cs_errf(-EINVAL, err, errlen,
+			       "linux.rootfsPropagation: needs a mount namespace");
 	if (!c->ns[SHIM_NS_MOUNT].enabled && c->n_mounts)
-		return fail(err, errlen,
-			    "mounts: mounts need a mount namespace (linux.namespaces)");
+		return cs_errf(-EINVAL, err, errlen,
+			       "mounts: mounts need a mount namespace (linux.namespaces)");
 	return 0;
 }
 
@@ -1267,7 +1294,7 @@ int shim_config_parse(json_object *json, const char *bundle, struct shim_config 
 	}
 	c->json = json;
 	if (!json_object_is_type(json, json_type_object))
-		return fail(err, errlen, "config.json: the document must be an object");
+		return cs_errf(-EINVAL, err, errlen, "config.json: the document must be an object");
 
 	c->bundle = realpath(bundle, NULL);
 	if (!c->bundle)
@@ -1277,7 +1304,8 @@ int shim_config_parse(json_object *json, const char *bundle, struct shim_config 
 	if (r < 0)
 		return bad_field(err, errlen, "", "ociVersion", r, "a string");
 	if (strncmp(s, "1.", 2) != 0)
-		return fail(err, errlen, "ociVersion: \"%s\" is not a supported version (1.x)", s);
+		return cs_errf(-EINVAL, err, errlen,
+			       "ociVersion: \"%s\" is not a supported version (1.x)", s);
 	c->oci_version = strdup(s);
 	if (!c->oci_version)
 		return -ENOMEM;
@@ -1287,14 +1315,14 @@ int shim_config_parse(json_object *json, const char *bundle, struct shim_config 
 		return bad_field(err, errlen, "", "root", r, "an object");
 	r = cs_json_get_string(root, "path", &s);
 	if (r < 0 || !*s)
-		return fail(err, errlen, "root.path: required field is missing");
+		return cs_errf(-EINVAL, err, errlen, "root.path: required field is missing");
 	r = cs_path_is_absolute(s) ? ((c->rootfs = strdup(s)) ? 0 : -ENOMEM)
 				   : cs_path_join(c->bundle, s, &c->rootfs);
 	if (r < 0)
 		return r;
 	struct stat st;
 	if (stat(c->rootfs, &st) < 0 || !S_ISDIR(st.st_mode))
-		return fail(err, errlen, "root.path: %s is not a directory", c->rootfs);
+		return cs_errf(-EINVAL, err, errlen, "root.path: %s is not a directory", c->rootfs);
 	if ((r = opt_bool(root, "readonly", "root", &c->root_readonly, err, errlen)) < 0 ||
 	    (r = opt_string(json, "hostname", "", &c->hostname, err, errlen)) < 0 ||
 	    (r = opt_string(json, "domainname", "", &c->domainname, err, errlen)) < 0)
@@ -1333,7 +1361,8 @@ int shim_config_parse(json_object *json, const char *bundle, struct shim_config 
 	if (c->annotations) {
 		json_object_object_foreach (c->annotations, k, v) {
 			if (!json_object_is_type(v, json_type_string))
-				return fail(err, errlen, "annotations.%s: must be a string", k);
+				return cs_errf(-EINVAL, err, errlen,
+					       "annotations.%s: must be a string", k);
 		}
 	}
 
@@ -1370,7 +1399,7 @@ int shim_config_load(const char *bundle, struct shim_config **ret, char *err, si
 		return r;
 	r = cs_json_parse_file(path, SHIM_CONFIG_MAX_SIZE, &json, jerr, sizeof(jerr));
 	if (r == -EINVAL)
-		return fail(err, errlen, "%s: invalid JSON: %s", path, jerr);
+		return cs_errf(-EINVAL, err, errlen, "%s: invalid JSON: %s", path, jerr);
 	if (r < 0) {
 		if (err)
 			snprintf(err, errlen, "%s: %s", path, strerror(-r));

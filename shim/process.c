@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "process.h"
+#include "errbuf.h"
 #include "seccomp.h"
 
 #include "cleanup.h"
@@ -25,22 +26,6 @@
 
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-__attribute__((format(printf, 4, 5))) static int fail(int r, char *err, size_t errlen,
-						      const char *fmt, ...)
-{
-	if (err && errlen) {
-		va_list ap;
-		size_t n;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-		n = strlen(err);
-		if (n < errlen)
-			snprintf(err + n, errlen - n, ": %s", strerror(-r));
-	}
-	return r;
-}
-
 void shim_process_reset_signals(void)
 {
 	struct sigaction sa = {.sa_handler = SIG_DFL};
@@ -64,15 +49,15 @@ int shim_process_apply_early(const struct shim_process *p, char *err, size_t err
 	for (size_t i = 0; i < p->n_rlimits; i++) {
 		struct rlimit rl = {.rlim_cur = p->rlimits[i].soft, .rlim_max = p->rlimits[i].hard};
 		if (setrlimit(p->rlimits[i].resource, &rl) < 0)
-			return fail(-errno, err, errlen, "process.rlimits[%zu]", i);
+			return cs_errf_errno(-errno, err, errlen, "process.rlimits[%zu]", i);
 	}
 	if (p->has_oom_score_adj) {
 		char buf[16];
 		int n = snprintf(buf, sizeof(buf), "%d", p->oom_score_adj);
 		_cleanup_close_ int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
 		if (fd < 0 || cs_write_all(fd, buf, (size_t) n) < 0)
-			return fail(-errno, err, errlen, "process.oomScoreAdj %d",
-				    p->oom_score_adj);
+			return cs_errf_errno(-errno, err, errlen, "process.oomScoreAdj %d",
+					     p->oom_score_adj);
 	}
 	if (p->has_scheduler) {
 		struct sched_attr_v1 a = {
@@ -86,14 +71,14 @@ int shim_process_apply_early(const struct shim_process *p, char *err, size_t err
 			.sched_period = p->scheduler.period,
 		};
 		if (syscall(SYS_sched_setattr, 0, &a, 0) < 0)
-			return fail(-errno, err, errlen, "process.scheduler");
+			return cs_errf_errno(-errno, err, errlen, "process.scheduler");
 	}
 	if (p->has_io_priority &&
 	    syscall(SYS_ioprio_set, 1 /* IOPRIO_WHO_PROCESS */, 0, p->io_priority) < 0)
-		return fail(-errno, err, errlen, "process.ioPriority");
+		return cs_errf_errno(-errno, err, errlen, "process.ioPriority");
 	if (p->has_cpu_affinity_initial &&
 	    sched_setaffinity(0, sizeof(cpu_set_t), &p->cpu_affinity_initial) < 0)
-		return fail(-errno, err, errlen, "process.execCPUAffinity.initial");
+		return cs_errf_errno(-errno, err, errlen, "process.execCPUAffinity.initial");
 	return 0;
 }
 
@@ -103,19 +88,19 @@ int shim_process_setup_terminal(const struct shim_process *p, int console_sock, 
 	char name[128];
 	_cleanup_close_ int master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
 	if (master < 0)
-		return fail(-errno, err, errlen, "open /dev/ptmx");
+		return cs_errf_errno(-errno, err, errlen, "open /dev/ptmx");
 	if (unlockpt(master) < 0)
-		return fail(-errno, err, errlen, "unlockpt");
+		return cs_errf_errno(-errno, err, errlen, "unlockpt");
 	if (ptsname_r(master, name, sizeof(name)) != 0)
-		return fail(-errno, err, errlen, "ptsname");
+		return cs_errf_errno(-errno, err, errlen, "ptsname");
 	_cleanup_close_ int slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
 	if (slave < 0)
-		return fail(-errno, err, errlen, "open %s", name);
+		return cs_errf_errno(-errno, err, errlen, "open %s", name);
 	if (p->console_height || p->console_width) {
 		struct winsize ws = {.ws_row = (unsigned short) p->console_height,
 				     .ws_col = (unsigned short) p->console_width};
 		if (ioctl(slave, TIOCSWINSZ, &ws) < 0)
-			return fail(-errno, err, errlen, "process.consoleSize");
+			return cs_errf_errno(-errno, err, errlen, "process.consoleSize");
 	}
 	if (bind_console) {
 		int fd = open("/dev/console", O_WRONLY | O_CREAT | O_NOCTTY | O_CLOEXEC, 0600);
@@ -126,12 +111,12 @@ int shim_process_setup_terminal(const struct shim_process *p, int console_sock, 
 	}
 	int r = cs_send_fd(console_sock, master, name, strlen(name));
 	if (r < 0)
-		return fail(r, err, errlen, "send the pty master over the console socket");
+		return cs_errf_errno(r, err, errlen, "send the pty master over the console socket");
 	if (ioctl(slave, TIOCSCTTY, 0) < 0)
-		return fail(-errno, err, errlen, "make %s the controlling terminal", name);
+		return cs_errf_errno(-errno, err, errlen, "make %s the controlling terminal", name);
 	for (int i = 0; i < 3; i++)
 		if (dup2(slave, i) < 0)
-			return fail(-errno, err, errlen, "dup2 the pty to fd %d", i);
+			return cs_errf_errno(-errno, err, errlen, "dup2 the pty to fd %d", i);
 	return 0;
 }
 
@@ -163,7 +148,7 @@ static int install_seccomp(const struct shim_seccomp_filter *filter, int *listen
 			   size_t errlen)
 {
 	int r = shim_seccomp_install(filter, listener);
-	return r < 0 ? fail(r, err, errlen, "linux.seccomp: install the filter") : 0;
+	return r < 0 ? cs_errf_errno(r, err, errlen, "linux.seccomp: install the filter") : 0;
 }
 
 int shim_process_apply_identity(const struct shim_process *p,
@@ -179,26 +164,26 @@ int shim_process_apply_identity(const struct shim_process *p,
 			return r;
 	}
 	if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
-		return fail(-errno, err, errlen, "keep capabilities");
+		return cs_errf_errno(-errno, err, errlen, "keep capabilities");
 	for (int c = 0; c <= last; c++) {
 		if (p->caps.bounding & (UINT64_C(1) << c))
 			continue;
 		if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL)
-			return fail(-errno, err, errlen, "drop capability %d from the bounding set",
-				    c);
+			return cs_errf_errno(-errno, err, errlen,
+					     "drop capability %d from the bounding set", c);
 	}
 	if (setgroups(p->n_additional_gids, p->additional_gids) < 0 &&
 	    !(errno == EPERM && p->n_additional_gids == 0))
-		return fail(-errno, err, errlen, "process.user.additionalGids");
+		return cs_errf_errno(-errno, err, errlen, "process.user.additionalGids");
 	if (setresgid(p->gid, p->gid, p->gid) < 0)
-		return fail(-errno, err, errlen, "process.user.gid %u", (unsigned) p->gid);
+		return cs_errf_errno(-errno, err, errlen, "process.user.gid %u", (unsigned) p->gid);
 	if (setresuid(p->uid, p->uid, p->uid) < 0)
-		return fail(-errno, err, errlen, "process.user.uid %u", (unsigned) p->uid);
+		return cs_errf_errno(-errno, err, errlen, "process.user.uid %u", (unsigned) p->uid);
 	if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0)
-		return fail(-errno, err, errlen, "clear keep-capabilities");
+		return cs_errf_errno(-errno, err, errlen, "clear keep-capabilities");
 	r = capset_sets(p->caps.effective, p->caps.permitted, p->caps.inheritable);
 	if (r < 0)
-		return fail(r, err, errlen, "process.capabilities: capset");
+		return cs_errf_errno(r, err, errlen, "process.capabilities: capset");
 	(void) prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
 	/* As runc: an ambient capability that is not also inheritable and permitted
 	 * cannot be raised; that is not an error (the default spec asks for it). */
@@ -206,7 +191,7 @@ int shim_process_apply_identity(const struct shim_process *p,
 		if (p->caps.ambient & (UINT64_C(1) << c))
 			(void) prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, c, 0, 0);
 	if (p->no_new_privileges && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-		return fail(-errno, err, errlen, "process.noNewPrivileges");
+		return cs_errf_errno(-errno, err, errlen, "process.noNewPrivileges");
 	if (filter && p->no_new_privileges) {
 		r = install_seccomp(filter, &listener, err, errlen);
 		if (r < 0)

@@ -6,6 +6,7 @@
  * helper), so it only uses syscalls and libc.
  */
 #include "container.h"
+#include "errbuf.h"
 #include "cgroup.h"
 
 #include "cleanup.h"
@@ -29,22 +30,6 @@
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-__attribute__((format(printf, 4, 5))) static int fail(int r, char *err, size_t errlen,
-						      const char *fmt, ...)
-{
-	if (err && errlen) {
-		va_list ap;
-		size_t n;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-		n = strlen(err);
-		if (r < 0 && n < errlen)
-			snprintf(err + n, errlen - n, ": %s", strerror(-r));
-	}
-	return r;
-}
 
 /*
  * Resolve `path` inside `root` like a chroot would: symlinks (absolute ones
@@ -251,27 +236,30 @@ static int mount_cgroup(const struct shim_mount *m, const char *dst,
 	int r;
 
 	if (!o->cgroup)
-		return fail(-EINVAL, err, errlen, "mount %s: no cgroup to mount", m->destination);
+		return cs_errf_errno(-EINVAL, err, errlen, "mount %s: no cgroup to mount",
+				     m->destination);
 	size_t n = shim_cgroup_n_dirs(o->cgroup);
 	if (shim_cgroup_detect_layout() == SHIM_CGROUP_V2 && n == 1) {
 		const char *mnt, *dir;
 		int version;
 		r = shim_cgroup_dir(o->cgroup, 0, &mnt, &dir, &version);
 		if (r < 0)
-			return fail(r, err, errlen, "mount %s", m->destination);
+			return cs_errf_errno(r, err, errlen, "mount %s", m->destination);
 		if (o->new_cgroupns) {
 			if (mount("cgroup2", dst, "cgroup2", flags, NULL) == 0)
 				return 0;
 		}
 		if (mount(dir, dst, NULL, MS_BIND | MS_REC, NULL) < 0)
-			return fail(-errno, err, errlen, "mount %s: bind %s", m->destination, dir);
+			return cs_errf_errno(-errno, err, errlen, "mount %s: bind %s",
+					     m->destination, dir);
 		r = bind_remount(dst, flags);
-		return r < 0 ? fail(r, err, errlen, "mount %s: remount", m->destination) : 0;
+		return r < 0 ? cs_errf_errno(r, err, errlen, "mount %s: remount", m->destination)
+			     : 0;
 	}
 
 	/* v1 and hybrid: a tmpfs with one bound directory per hierarchy, as runc does. */
 	if (mount("tmpfs", dst, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=755") < 0)
-		return fail(-errno, err, errlen, "mount %s: tmpfs", m->destination);
+		return cs_errf_errno(-errno, err, errlen, "mount %s: tmpfs", m->destination);
 	for (size_t i = 0; i < n; i++) {
 		const char *mnt, *dir;
 		char sub[PATH_MAX];
@@ -281,14 +269,18 @@ static int mount_cgroup(const struct shim_mount *m, const char *dst,
 		const char *base = strrchr(mnt, '/');
 		base = base ? base + 1 : mnt;
 		if ((size_t) snprintf(sub, sizeof(sub), "%s/%s", dst, base) >= sizeof(sub))
-			return fail(-ENAMETOOLONG, err, errlen, "mount %s", m->destination);
+			return cs_errf_errno(-ENAMETOOLONG, err, errlen, "mount %s",
+					     m->destination);
 		if (mkdir(sub, 0755) < 0 && errno != EEXIST)
-			return fail(-errno, err, errlen, "mount %s: mkdir %s", m->destination, sub);
+			return cs_errf_errno(-errno, err, errlen, "mount %s: mkdir %s",
+					     m->destination, sub);
 		if (mount(dir, sub, NULL, MS_BIND | MS_REC, NULL) < 0)
-			return fail(-errno, err, errlen, "mount %s: bind %s", m->destination, dir);
+			return cs_errf_errno(-errno, err, errlen, "mount %s: bind %s",
+					     m->destination, dir);
 		r = bind_remount(sub, flags | MS_NOSUID | MS_NODEV | MS_NOEXEC);
 		if (r < 0)
-			return fail(r, err, errlen, "mount %s: remount %s", m->destination, sub);
+			return cs_errf_errno(r, err, errlen, "mount %s: remount %s", m->destination,
+					     sub);
 		/* "cpu,cpuacct" is also reachable as "cpu" and "cpuacct". */
 		if (strchr(base, ',')) {
 			char names[256], *save = NULL;
@@ -307,7 +299,8 @@ static int mount_cgroup(const struct shim_mount *m, const char *dst,
 		if (r < 0 && mount(NULL, dst, NULL,
 				   MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
 				   "mode=755") < 0)
-			return fail(-errno, err, errlen, "mount %s: read-only", m->destination);
+			return cs_errf_errno(-errno, err, errlen, "mount %s: read-only",
+					     m->destination);
 	}
 	return 0;
 }
@@ -417,19 +410,20 @@ static int do_mount(const struct shim_config *cfg, const struct shim_mount *m,
 	char dst[PATH_MAX];
 	int r = resolve_in_root(cfg->rootfs, m->destination, dst);
 	if (r < 0)
-		return fail(r, err, errlen, "mount %s", m->destination);
+		return cs_errf_errno(r, err, errlen, "mount %s", m->destination);
 
 	bool as_file = false;
 	if (m->bind) {
 		struct stat st;
 		if (stat(m->source, &st) < 0)
-			return fail(-errno, err, errlen, "mount %s: source %s", m->destination,
-				    m->source);
+			return cs_errf_errno(-errno, err, errlen, "mount %s: source %s",
+					     m->destination, m->source);
 		as_file = !S_ISDIR(st.st_mode);
 	}
 	r = make_mountpoint(dst, as_file);
 	if (r < 0)
-		return fail(r, err, errlen, "mount %s: create mount point %s", m->destination, dst);
+		return cs_errf_errno(r, err, errlen, "mount %s: create mount point %s",
+				     m->destination, dst);
 
 	if (m->type && (strcmp(m->type, "cgroup") == 0 || strcmp(m->type, "cgroup2") == 0) &&
 	    !m->bind) {
@@ -440,18 +434,20 @@ static int do_mount(const struct shim_config *cfg, const struct shim_mount *m,
 		if (m->idmap) {
 			r = idmapped_bind(m, dst);
 			if (r < 0)
-				return fail(r, err, errlen, "mount %s: id-mapped bind of %s",
-					    m->destination, m->source);
+				return cs_errf_errno(r, err, errlen,
+						     "mount %s: id-mapped bind of %s",
+						     m->destination, m->source);
 		} else if (mount(m->source, dst, NULL, MS_BIND | (m->flags & MS_REC), NULL) < 0) {
-			return fail(-errno, err, errlen, "mount %s: bind %s", m->destination,
-				    m->source);
+			return cs_errf_errno(-errno, err, errlen, "mount %s: bind %s",
+					     m->destination, m->source);
 		}
 		unsigned long extra = m->flags & ~(MS_BIND | MS_REC | MS_REMOUNT);
 		if (extra) {
 			r = bind_remount(dst, extra);
 			if (r < 0)
-				return fail(r, err, errlen, "mount %s: remount with options",
-					    m->destination);
+				return cs_errf_errno(r, err, errlen,
+						     "mount %s: remount with options",
+						     m->destination);
 		}
 	} else {
 		_cleanup_close_ int under = -EBADF;
@@ -470,27 +466,28 @@ static int do_mount(const struct shim_config *cfg, const struct shim_mount *m,
 			else if (e == EPERM && strcmp(m->type, "mqueue") == 0)
 				host = "/dev/mqueue";
 			if (!host || mount(host, dst, NULL, MS_BIND | MS_REC, NULL) < 0)
-				return fail(-e, err, errlen, "mount %s (type %s)", m->destination,
-					    m->type);
+				return cs_errf_errno(-e, err, errlen, "mount %s (type %s)",
+						     m->destination, m->type);
 			if (flags & MS_RDONLY)
 				(void) bind_remount(dst, MS_RDONLY);
 		}
 		if (m->tmpcopyup && under >= 0) {
 			_cleanup_close_ int top = open(dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 			if (top < 0 || (r = copy_tree(under, top)) < 0)
-				return fail(top < 0 ? -errno : r, err, errlen,
-					    "mount %s: tmpcopyup", m->destination);
+				return cs_errf_errno(top < 0 ? -errno : r, err, errlen,
+						     "mount %s: tmpcopyup", m->destination);
 			if (flags & MS_RDONLY &&
 			    mount(NULL, dst, NULL, MS_REMOUNT | flags, m->data) < 0)
-				return fail(-errno, err, errlen, "mount %s: read-only",
-					    m->destination);
+				return cs_errf_errno(-errno, err, errlen, "mount %s: read-only",
+						     m->destination);
 		}
 	}
 	if (m->propagation && mount(NULL, dst, NULL, m->propagation, NULL) < 0)
-		return fail(-errno, err, errlen, "mount %s: propagation", m->destination);
+		return cs_errf_errno(-errno, err, errlen, "mount %s: propagation", m->destination);
 	if ((m->attr_set || m->attr_clr) &&
 	    (r = mount_setattr_rec(dst, m->attr_set, m->attr_clr)) < 0)
-		return fail(r, err, errlen, "mount %s: recursive attributes", m->destination);
+		return cs_errf_errno(r, err, errlen, "mount %s: recursive attributes",
+				     m->destination);
 	return 0;
 }
 
@@ -561,7 +558,8 @@ static int setup_devices(const struct shim_config *cfg, char *err, size_t errlen
 		r = make_device(dst, 'c', default_devs[i].major, default_devs[i].minor, 0666, false,
 				0, false, 0, host);
 		if (r < 0)
-			return fail(r, err, errlen, "device /dev/%s", default_devs[i].name);
+			return cs_errf_errno(r, err, errlen, "device /dev/%s",
+					     default_devs[i].name);
 	}
 	static const char *const links[][2] = {
 		{"/proc/self/fd", "fd"},       {"/proc/self/fd/0", "stdin"},
@@ -572,7 +570,7 @@ static int setup_devices(const struct shim_config *cfg, char *err, size_t errlen
 		snprintf(dst, sizeof(dst), "%s/dev/%s", cfg->rootfs, links[i][1]);
 		(void) unlink(dst);
 		if (symlink(links[i][0], dst) < 0 && errno != EEXIST)
-			return fail(-errno, err, errlen, "symlink /dev/%s", links[i][1]);
+			return cs_errf_errno(-errno, err, errlen, "symlink /dev/%s", links[i][1]);
 	}
 	if (access("/proc/kcore", F_OK) == 0) {
 		snprintf(dst, sizeof(dst), "%s/dev/core", cfg->rootfs);
@@ -582,7 +580,7 @@ static int setup_devices(const struct shim_config *cfg, char *err, size_t errlen
 		const struct shim_device *d = &cfg->devices[i];
 		r = resolve_in_root(cfg->rootfs, d->path, dst);
 		if (r < 0)
-			return fail(r, err, errlen, "linux.devices[%zu] %s", i, d->path);
+			return cs_errf_errno(r, err, errlen, "linux.devices[%zu] %s", i, d->path);
 		char *slash = strrchr(dst, '/');
 		if (slash) {
 			*slash = '\0';
@@ -593,7 +591,8 @@ static int setup_devices(const struct shim_config *cfg, char *err, size_t errlen
 				d->has_mode ? d->mode : 0666, d->has_uid, d->uid, d->has_gid,
 				d->gid, d->path);
 		if (r < 0)
-			return fail(r, err, errlen, "linux.devices[%zu]: create %s", i, d->path);
+			return cs_errf_errno(r, err, errlen, "linux.devices[%zu]: create %s", i,
+					     d->path);
 	}
 	return 0;
 }
@@ -630,17 +629,18 @@ int shim_rootfs_prepare(const struct shim_config *cfg, const struct shim_rootfs_
 
 	/* Nothing mounted from here on may reach back into the host. */
 	if (mount(NULL, "/", NULL, prop, NULL) < 0)
-		return fail(-errno, err, errlen, "make / %s",
-			    prop & MS_SHARED	? "shared"
-			    : prop & MS_PRIVATE ? "private"
-						: "slave");
+		return cs_errf_errno(-errno, err, errlen, "make / %s",
+				     prop & MS_SHARED	 ? "shared"
+				     : prop & MS_PRIVATE ? "private"
+							 : "slave");
 	if (prop & MS_SHARED) {
 		r = make_parent_mount_private(cfg->rootfs);
 		if (r < 0)
-			return fail(r, err, errlen, "make the rootfs's parent mount private");
+			return cs_errf_errno(r, err, errlen,
+					     "make the rootfs's parent mount private");
 	}
 	if (mount(cfg->rootfs, cfg->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
-		return fail(-errno, err, errlen, "bind the rootfs %s", cfg->rootfs);
+		return cs_errf_errno(-errno, err, errlen, "bind the rootfs %s", cfg->rootfs);
 
 	for (size_t i = 0; i < cfg->n_mounts; i++) {
 		r = do_mount(cfg, &cfg->mounts[i], o, err, errlen);
@@ -653,27 +653,27 @@ int shim_rootfs_prepare(const struct shim_config *cfg, const struct shim_rootfs_
 static int pivot(const char *rootfs, bool no_pivot, char *err, size_t errlen)
 {
 	if (chdir(rootfs) < 0)
-		return fail(-errno, err, errlen, "chdir %s", rootfs);
+		return cs_errf_errno(-errno, err, errlen, "chdir %s", rootfs);
 	if (no_pivot) {
 		if (mount(rootfs, "/", NULL, MS_MOVE, NULL) < 0)
-			return fail(-errno, err, errlen, "move the rootfs to /");
+			return cs_errf_errno(-errno, err, errlen, "move the rootfs to /");
 		if (chroot(".") < 0)
-			return fail(-errno, err, errlen, "chroot");
-		return chdir("/") < 0 ? fail(-errno, err, errlen, "chdir /") : 0;
+			return cs_errf_errno(-errno, err, errlen, "chroot");
+		return chdir("/") < 0 ? cs_errf_errno(-errno, err, errlen, "chdir /") : 0;
 	}
 	_cleanup_close_ int old = open("/", O_DIRECTORY | O_PATH | O_CLOEXEC);
 	if (old < 0)
-		return fail(-errno, err, errlen, "open /");
+		return cs_errf_errno(-errno, err, errlen, "open /");
 	/* pivot_root(".", "."): the old root ends up stacked on "/" and is lazily detached. */
 	if (syscall(SYS_pivot_root, ".", ".") < 0)
-		return fail(-errno, err, errlen, "pivot_root %s", rootfs);
+		return cs_errf_errno(-errno, err, errlen, "pivot_root %s", rootfs);
 	if (fchdir(old) < 0)
-		return fail(-errno, err, errlen, "fchdir to the old root");
+		return cs_errf_errno(-errno, err, errlen, "fchdir to the old root");
 	if (mount(NULL, ".", NULL, MS_SLAVE | MS_REC, NULL) < 0)
-		return fail(-errno, err, errlen, "make the old root slave");
+		return cs_errf_errno(-errno, err, errlen, "make the old root slave");
 	if (umount2(".", MNT_DETACH) < 0)
-		return fail(-errno, err, errlen, "detach the old root");
-	return chdir("/") < 0 ? fail(-errno, err, errlen, "chdir /") : 0;
+		return cs_errf_errno(-errno, err, errlen, "detach the old root");
+	return chdir("/") < 0 ? cs_errf_errno(-errno, err, errlen, "chdir /") : 0;
 }
 
 static int write_sysctls(const struct shim_config *cfg, char *err, size_t errlen)
@@ -686,12 +686,12 @@ static int write_sysctls(const struct shim_config *cfg, char *err, size_t errlen
 				*p = '/';
 		_cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
 		if (fd < 0)
-			return fail(-errno, err, errlen, "linux.sysctl.%s: open %s",
-				    cfg->sysctl[i].key, path);
+			return cs_errf_errno(-errno, err, errlen, "linux.sysctl.%s: open %s",
+					     cfg->sysctl[i].key, path);
 		int r = cs_write_all(fd, cfg->sysctl[i].value, strlen(cfg->sysctl[i].value));
 		if (r < 0)
-			return fail(r, err, errlen, "linux.sysctl.%s: write \"%s\"",
-				    cfg->sysctl[i].key, cfg->sysctl[i].value);
+			return cs_errf_errno(r, err, errlen, "linux.sysctl.%s: write \"%s\"",
+					     cfg->sysctl[i].key, cfg->sysctl[i].value);
 	}
 	return 0;
 }
@@ -724,25 +724,26 @@ int shim_rootfs_finish(const struct shim_config *cfg, bool no_pivot, char *err, 
 	if (r < 0)
 		return r;
 	if (cfg->rootfs_propagation && mount(NULL, "/", NULL, cfg->rootfs_propagation, NULL) < 0)
-		return fail(-errno, err, errlen, "linux.rootfsPropagation");
+		return cs_errf_errno(-errno, err, errlen, "linux.rootfsPropagation");
 	r = write_sysctls(cfg, err, errlen);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; cfg->readonly_paths && cfg->readonly_paths[i]; i++) {
 		r = readonly_path(cfg->readonly_paths[i]);
 		if (r < 0)
-			return fail(r, err, errlen, "linux.readonlyPaths: %s",
-				    cfg->readonly_paths[i]);
+			return cs_errf_errno(r, err, errlen, "linux.readonlyPaths: %s",
+					     cfg->readonly_paths[i]);
 	}
 	for (size_t i = 0; cfg->masked_paths && cfg->masked_paths[i]; i++) {
 		r = mask_path(cfg->masked_paths[i]);
 		if (r < 0)
-			return fail(r, err, errlen, "linux.maskedPaths: %s", cfg->masked_paths[i]);
+			return cs_errf_errno(r, err, errlen, "linux.maskedPaths: %s",
+					     cfg->masked_paths[i]);
 	}
 	if (cfg->root_readonly) {
 		r = bind_remount("/", MS_RDONLY);
 		if (r < 0)
-			return fail(r, err, errlen, "root.readonly: remount / read-only");
+			return cs_errf_errno(r, err, errlen, "root.readonly: remount / read-only");
 	}
 	return 0;
 }

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "seccomp.h"
+#include "errbuf.h"
 #include "seccomp-names.h"
 
 #include <errno.h>
@@ -78,20 +79,6 @@ const char *shim_seccomp_last_error(void)
 
 /* ---------------------------------------------------------------- validation */
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
-
 static bool is_errno_action(uint64_t base)
 {
 	return base == SCMP_ACT_ERRNO(0) || base == SCMP_ACT_TRACE(0);
@@ -105,7 +92,7 @@ static const struct shim_seccomp_name *lookup_action(const char *name)
 static int validate_errno_ret(json_object *v, const char *field, char *err, size_t errlen)
 {
 	if (!cs_json_int_in_range(v, 0, 0xffff))
-		return fail(err, errlen, "%s: must be an integer in 0-65535", field);
+		return cs_errf(-EINVAL, err, errlen, "%s: must be an integer in 0-65535", field);
 	return 0;
 }
 
@@ -114,14 +101,14 @@ static int validate_string_array(json_object *a, const char *field,
 				 char *err, size_t errlen)
 {
 	if (!json_object_is_type(a, json_type_array))
-		return fail(err, errlen, "%s: must be an array of strings", field);
+		return cs_errf(-EINVAL, err, errlen, "%s: must be an array of strings", field);
 	for (size_t i = 0; i < json_object_array_length(a); i++) {
 		json_object *s = json_object_array_get_idx(a, i);
 		if (!json_object_is_type(s, json_type_string))
-			return fail(err, errlen, "%s[%zu]: must be a string", field, i);
+			return cs_errf(-EINVAL, err, errlen, "%s[%zu]: must be a string", field, i);
 		if (t && !shim_seccomp_name_lookup(t, tn, json_object_get_string(s)))
-			return fail(err, errlen, "%s[%zu]: unknown %s \"%s\"", field, i, what,
-				    json_object_get_string(s));
+			return cs_errf(-EINVAL, err, errlen, "%s[%zu]: unknown %s \"%s\"", field, i,
+				       what, json_object_get_string(s));
 	}
 	return 0;
 }
@@ -131,28 +118,30 @@ static int validate_arg(json_object *arg, const char *field, char *err, size_t e
 	json_object *v;
 
 	if (!json_object_is_type(arg, json_type_object))
-		return fail(err, errlen, "%s: must be an object", field);
+		return cs_errf(-EINVAL, err, errlen, "%s: must be an object", field);
 	if (!json_object_object_get_ex(arg, "index", &v))
-		return fail(err, errlen, "%s.index: missing", field);
+		return cs_errf(-EINVAL, err, errlen, "%s.index: missing", field);
 	if (!cs_json_int_in_range(v, 0, 5))
-		return fail(err, errlen, "%s.index: must be an integer in 0-5", field);
+		return cs_errf(-EINVAL, err, errlen, "%s.index: must be an integer in 0-5", field);
 	if (!json_object_object_get_ex(arg, "value", &v))
-		return fail(err, errlen, "%s.value: missing", field);
+		return cs_errf(-EINVAL, err, errlen, "%s.value: missing", field);
 	if (!json_object_is_type(v, json_type_int) ||
 	    (json_object_get_int64(v) < 0 && json_object_get_uint64(v) == 0))
-		return fail(err, errlen, "%s.value: must be an unsigned 64-bit integer", field);
+		return cs_errf(-EINVAL, err, errlen, "%s.value: must be an unsigned 64-bit integer",
+			       field);
 	if (json_object_object_get_ex(arg, "valueTwo", &v) &&
 	    (!json_object_is_type(v, json_type_int) ||
 	     (json_object_get_int64(v) < 0 && json_object_get_uint64(v) == 0)))
-		return fail(err, errlen, "%s.valueTwo: must be an unsigned 64-bit integer", field);
+		return cs_errf(-EINVAL, err, errlen,
+			       "%s.valueTwo: must be an unsigned 64-bit integer", field);
 	if (!json_object_object_get_ex(arg, "op", &v))
-		return fail(err, errlen, "%s.op: missing", field);
+		return cs_errf(-EINVAL, err, errlen, "%s.op: missing", field);
 	if (!json_object_is_type(v, json_type_string))
-		return fail(err, errlen, "%s.op: must be a string", field);
+		return cs_errf(-EINVAL, err, errlen, "%s.op: must be a string", field);
 	if (!shim_seccomp_name_lookup(shim_seccomp_operators, shim_seccomp_operators_count,
 				      json_object_get_string(v)))
-		return fail(err, errlen, "%s.op: unknown operator \"%s\"", field,
-			    json_object_get_string(v));
+		return cs_errf(-EINVAL, err, errlen, "%s.op: unknown operator \"%s\"", field,
+			       json_object_get_string(v));
 	return 0;
 }
 
@@ -165,11 +154,12 @@ static int validate_syscall(json_object *sc, size_t idx, bool *notify, char *err
 
 	snprintf(field, sizeof(field), "linux.seccomp.syscalls[%zu]", idx);
 	if (!json_object_is_type(sc, json_type_object))
-		return fail(err, errlen, "%s: must be an object", field);
+		return cs_errf(-EINVAL, err, errlen, "%s: must be an object", field);
 	if (!json_object_object_get_ex(sc, "names", &names))
-		return fail(err, errlen, "%s.names: missing", field);
+		return cs_errf(-EINVAL, err, errlen, "%s.names: missing", field);
 	if (!json_object_is_type(names, json_type_array) || json_object_array_length(names) == 0)
-		return fail(err, errlen, "%s.names: must be a non-empty array of strings", field);
+		return cs_errf(-EINVAL, err, errlen,
+			       "%s.names: must be a non-empty array of strings", field);
 	char sub[128];
 	snprintf(sub, sizeof(sub), "%s.names", field);
 	r = validate_string_array(names, sub, NULL, 0, NULL, err, errlen);
@@ -177,13 +167,13 @@ static int validate_syscall(json_object *sc, size_t idx, bool *notify, char *err
 		return r;
 
 	if (!json_object_object_get_ex(sc, "action", &action))
-		return fail(err, errlen, "%s.action: missing", field);
+		return cs_errf(-EINVAL, err, errlen, "%s.action: missing", field);
 	if (!json_object_is_type(action, json_type_string))
-		return fail(err, errlen, "%s.action: must be a string", field);
+		return cs_errf(-EINVAL, err, errlen, "%s.action: must be a string", field);
 	act = lookup_action(json_object_get_string(action));
 	if (!act)
-		return fail(err, errlen, "%s.action: unknown action \"%s\"", field,
-			    json_object_get_string(action));
+		return cs_errf(-EINVAL, err, errlen, "%s.action: unknown action \"%s\"", field,
+			       json_object_get_string(action));
 	if (act->value == SCMP_ACT_NOTIFY) {
 		*notify = true;
 		/* The runtime itself writes to its sync pipe after installing the
@@ -191,8 +181,8 @@ static int validate_syscall(json_object *sc, size_t idx, bool *notify, char *err
 		for (size_t i = 0; i < json_object_array_length(names); i++)
 			if (strcmp(json_object_get_string(json_object_array_get_idx(names, i)),
 				   "write") == 0)
-				return fail(
-					err, errlen,
+				return cs_errf(
+					-EINVAL, err, errlen,
 					"%s.action: SCMP_ACT_NOTIFY cannot be used for \"write\"",
 					field);
 	}
@@ -203,15 +193,16 @@ static int validate_syscall(json_object *sc, size_t idx, bool *notify, char *err
 		if (r < 0)
 			return r;
 		if (!is_errno_action(act->value))
-			return fail(err, errlen,
-				    "%s.errnoRet: only valid with SCMP_ACT_ERRNO or SCMP_ACT_TRACE",
-				    field);
+			return cs_errf(
+				-EINVAL, err, errlen,
+				"%s.errnoRet: only valid with SCMP_ACT_ERRNO or SCMP_ACT_TRACE",
+				field);
 	}
 
 	if (json_object_object_get_ex(sc, "args", &args) &&
 	    !json_object_is_type(args, json_type_null)) {
 		if (!json_object_is_type(args, json_type_array))
-			return fail(err, errlen, "%s.args: must be an array", field);
+			return cs_errf(-EINVAL, err, errlen, "%s.args: must be an array", field);
 		for (size_t i = 0; i < json_object_array_length(args); i++) {
 			snprintf(sub, sizeof(sub), "%s.args[%zu]", field, i);
 			r = validate_arg(json_object_array_get_idx(args, i), sub, err, errlen);
@@ -232,29 +223,31 @@ int shim_seccomp_validate(json_object *seccomp, char *err, size_t errlen)
 	if (!seccomp)
 		return 0;
 	if (!json_object_is_type(seccomp, json_type_object))
-		return fail(err, errlen, "linux.seccomp: must be an object");
+		return cs_errf(-EINVAL, err, errlen, "linux.seccomp: must be an object");
 
 	if (!json_object_object_get_ex(seccomp, "defaultAction", &v))
-		return fail(err, errlen, "linux.seccomp.defaultAction: missing");
+		return cs_errf(-EINVAL, err, errlen, "linux.seccomp.defaultAction: missing");
 	if (!json_object_is_type(v, json_type_string))
-		return fail(err, errlen, "linux.seccomp.defaultAction: must be a string");
+		return cs_errf(-EINVAL, err, errlen,
+			       "linux.seccomp.defaultAction: must be a string");
 	def = lookup_action(json_object_get_string(v));
 	if (!def)
-		return fail(err, errlen, "linux.seccomp.defaultAction: unknown action \"%s\"",
-			    json_object_get_string(v));
+		return cs_errf(-EINVAL, err, errlen,
+			       "linux.seccomp.defaultAction: unknown action \"%s\"",
+			       json_object_get_string(v));
 	if (def->value == SCMP_ACT_NOTIFY)
-		return fail(err, errlen,
-			    "linux.seccomp.defaultAction: SCMP_ACT_NOTIFY cannot be the default "
-			    "action");
+		return cs_errf(-EINVAL, err, errlen,
+			       "linux.seccomp.defaultAction: SCMP_ACT_NOTIFY cannot be the default "
+			       "action");
 
 	if (json_object_object_get_ex(seccomp, "defaultErrnoRet", &v)) {
 		r = validate_errno_ret(v, "linux.seccomp.defaultErrnoRet", err, errlen);
 		if (r < 0)
 			return r;
 		if (!is_errno_action(def->value))
-			return fail(err, errlen,
-				    "linux.seccomp.defaultErrnoRet: only valid with "
-				    "defaultAction SCMP_ACT_ERRNO or SCMP_ACT_TRACE");
+			return cs_errf(-EINVAL, err, errlen,
+				       "linux.seccomp.defaultErrnoRet: only valid with "
+				       "defaultAction SCMP_ACT_ERRNO or SCMP_ACT_TRACE");
 	}
 	if (json_object_object_get_ex(seccomp, "architectures", &v) &&
 	    !json_object_is_type(v, json_type_null)) {
@@ -272,12 +265,14 @@ int shim_seccomp_validate(json_object *seccomp, char *err, size_t errlen)
 	}
 	if (json_object_object_get_ex(seccomp, "listenerMetadata", &v) &&
 	    !json_object_is_type(v, json_type_string))
-		return fail(err, errlen, "linux.seccomp.listenerMetadata: must be a string");
+		return cs_errf(-EINVAL, err, errlen,
+			       "linux.seccomp.listenerMetadata: must be a string");
 
 	if (json_object_object_get_ex(seccomp, "syscalls", &syscalls) &&
 	    !json_object_is_type(syscalls, json_type_null)) {
 		if (!json_object_is_type(syscalls, json_type_array))
-			return fail(err, errlen, "linux.seccomp.syscalls: must be an array");
+			return cs_errf(-EINVAL, err, errlen,
+				       "linux.seccomp.syscalls: must be an array");
 		for (size_t i = 0; i < json_object_array_length(syscalls); i++) {
 			r = validate_syscall(json_object_array_get_idx(syscalls, i), i, &notify,
 					     err, errlen);
@@ -289,17 +284,17 @@ int shim_seccomp_validate(json_object *seccomp, char *err, size_t errlen)
 	if (json_object_object_get_ex(seccomp, "listenerPath", &v)) {
 		const char *p = json_object_get_string(v);
 		if (!json_object_is_type(v, json_type_string) || p[0] != '/')
-			return fail(err, errlen,
-				    "linux.seccomp.listenerPath: must be an absolute path");
+			return cs_errf(-EINVAL, err, errlen,
+				       "linux.seccomp.listenerPath: must be an absolute path");
 		if (strlen(p) >= sizeof(((struct sockaddr_un *) 0)->sun_path))
-			return fail(err, errlen,
-				    "linux.seccomp.listenerPath: \"%s\" is too long for a "
-				    "unix socket path",
-				    p);
+			return cs_errf(-EINVAL, err, errlen,
+				       "linux.seccomp.listenerPath: \"%s\" is too long for a "
+				       "unix socket path",
+				       p);
 	} else if (notify) {
-		return fail(err, errlen,
-			    "linux.seccomp.listenerPath: required when an action is "
-			    "SCMP_ACT_NOTIFY");
+		return cs_errf(-EINVAL, err, errlen,
+			       "linux.seccomp.listenerPath: required when an action is "
+			       "SCMP_ACT_NOTIFY");
 	}
 	return 0;
 }

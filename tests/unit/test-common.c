@@ -10,6 +10,7 @@
 
 #include "cleanup.h"
 #include "dlopen-table.h"
+#include "errbuf.h"
 #include "fd-util.h"
 #include "json-util.h"
 #include "log.h"
@@ -267,6 +268,22 @@ static void test_log_json_and_errno(void)
 	ASSERT_TRUE(strstr(buf, "dropped") == NULL);
 }
 
+static void test_errbuf(void)
+{
+	char err[64];
+
+	ASSERT_ERR(cs_errf(-EINVAL, err, sizeof(err), "field %s", "x"), -EINVAL);
+	ASSERT_STREQ(err, "field x");
+	ASSERT_ERR(cs_errf_errno(-ENOENT, err, sizeof(err), "open %s", "f"), -ENOENT);
+	ASSERT_STREQ(err, "open f: No such file or directory");
+	ASSERT_ERR(cs_errf_errno(0, err, sizeof(err), "warning"), 0);
+	ASSERT_STREQ(err, "warning");
+	ASSERT_ERR(cs_errf_errno(-ENOENT, NULL, 0, "nothing written"), -ENOENT);
+	char tiny[6];
+	cs_errf_errno(-ENOENT, tiny, sizeof(tiny), "abcdefgh");
+	ASSERT_STREQ(tiny, "abcde");
+}
+
 int main(void)
 {
 	ASSERT_TRUE(mkdtemp(tmpdir) != NULL);
@@ -282,5 +299,6 @@ int main(void)
 	RUN_TEST(test_strv);
 	RUN_TEST(test_dlopen_table);
 	RUN_TEST(test_log_json_and_errno);
+	RUN_TEST(test_errbuf);
 	return T_PASS;
 }
