@@ -34,7 +34,8 @@ static void usage(FILE *out)
 		"   -v, --version       print the version\n"
 		"   -h, --help          print this help\n"
 		"\n"
-		"commands:\n%s",
+		"commands:\n%s"
+		"   snapshot     pack, unpack, inspect or verify a snapshot file\n",
 		shim_cli_usage_verbs());
 }
 
