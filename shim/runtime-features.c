@@ -2,6 +2,7 @@
 #include "runtime-features.h"
 #include "mount-options.h"
 #include "seccomp-names.h"
+#include "seccomp.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -69,8 +70,13 @@ static json_object *seccomp_object(void)
 			       seccomp_name_array(shim_seccomp_archs, shim_seccomp_archs_count));
 	json_object_object_add(s, "knownFlags",
 			       seccomp_name_array(shim_seccomp_flags, shim_seccomp_flags_count));
-	json_object_object_add(s, "supportedFlags",
-			       seccomp_name_array(shim_seccomp_flags, shim_seccomp_flags_count));
+	/* Supported: what the running kernel accepts, not just what we know. */
+	json_object *supported = json_object_new_array();
+	for (size_t i = 0; i < shim_seccomp_flags_count; i++)
+		if (shim_seccomp_flag_supported(shim_seccomp_flags[i].value))
+			json_object_array_add(supported,
+					      json_object_new_string(shim_seccomp_flags[i].name));
+	json_object_object_add(s, "supportedFlags", supported);
 	return s;
 }
 
