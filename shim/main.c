@@ -35,7 +35,8 @@ static void usage(FILE *out)
 		"   -h, --help          print this help\n"
 		"\n"
 		"commands:\n%s"
-		"   snapshot     pack, unpack, inspect or verify a snapshot file\n",
+		"   snapshot     pack, unpack, inspect or verify a snapshot file\n"
+		"   load         stream model weights (safetensors, GGUF) into memory or onto GPUs\n",
 		shim_cli_usage_verbs());
 }
 
