@@ -426,6 +426,7 @@ static int cmd_start(const struct opts *o)
 		 * daemon (a pipe held open would hang whoever reads it). */
 		(void) close_range(4, ~0U, 0);
 		daemon_stdio(bundle);
+		free(TAKE_PTR(group)); /* _exit() below skips the cleanup */
 		cs_log_set_stderr(true);
 		_exit(daemon_main(o, bundle, sock) < 0 ? 1 : 0);
 	}

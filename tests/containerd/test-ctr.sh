@@ -126,12 +126,24 @@ out=$(crun_ --rm --read-only "$IMAGE" t-ro2 sh -c 'touch /tmp/x 2>&1 || echo can
 grep -q "stoke-test" <<<"$out" || fail "read-only rootfs unreadable: $out"
 
 echo "# stdin, closed by CloseIO at its end"
-# ctr sends CloseIO only for an EOF read after its NewTask returned (a ctr
-# race, the same with containerd's runc shim): feed stdin a little later.
-out=$( (sleep 0.5; printf 'line1\nline2\n') | timeout -s KILL 30 ctr --address "$T/containerd.sock" \
-	--namespace "$NS" run --runtime "$RUNTIME" --runtime-config-path "$T/shim.toml" --rm "$IMAGE" \
-	t-in sh -c 'cat; echo stdin-done')
-[ "$out" = "$(printf 'line1\nline2\nstdin-done')" ] || fail "stdin round trip: $out"
+# ctr sends CloseIO only for an EOF it reads after its NewTask returned (a
+# ctr race, the same with containerd's runc shim), so stdin is written and
+# closed only once the task runs: fd 7 keeps a writer open until then.
+mkfifo "$T/in.fifo"
+exec 7<>"$T/in.fifo"
+(
+	wait_status t-in RUNNING
+	printf 'line1\nline2\n' >&7
+) &
+feeder=$!
+timeout -s KILL 60 ctr --address "$T/containerd.sock" --namespace "$NS" run --runtime "$RUNTIME" \
+	--runtime-config-path "$T/shim.toml" --rm "$IMAGE" t-in sh -c 'cat; echo stdin-done' \
+	<"$T/in.fifo" >"$T/in.out" 2>&1 7>&- &
+ctr_pid=$!
+exec 7>&-
+wait "$feeder" || fail "t-in never ran"
+wait "$ctr_pid" || fail "ctr run with stdin failed: $(cat "$T/in.out")"
+[ "$(cat "$T/in.out")" = "$(printf 'line1\nline2\nstdin-done')" ] || fail "stdin round trip: $(cat "$T/in.out")"
 
 echo "# binary:// logger"
 cat >"$T/logger.sh" <<LOGGER
