@@ -92,8 +92,9 @@ struct snap_reader {
 	struct rd_uring *ring; /* NULL: pread path */
 	struct rd_slot *slots;
 	unsigned nslots;
-	uint8_t *zeros; /* one chunk of zeros */
-	void *map;	/* PROT_READ mapping of the data area, for mincore() only */
+	size_t max_chunk; /* largest raw_length in the file: the slot buffer size */
+	uint8_t *zeros;	  /* one chunk of zeros */
+	void *map;	  /* PROT_READ mapping of the data area, for mincore() only */
 	size_t map_len;
 	atomic_int deferred_err; /* first error of a target finalization */
 	snap_progress_fn progress;

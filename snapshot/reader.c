@@ -166,7 +166,7 @@ static void slot_job(struct snap_job *job, void **ctx)
 
 static int ensure_slots(struct snap_reader *r)
 {
-	size_t cs = r->idx->chunk_size, in_cap = cs + 2 * RD_ALIGN;
+	size_t cs = r->max_chunk, in_cap = cs + 2 * RD_ALIGN;
 
 	if (r->slots)
 		return 0;
@@ -511,6 +511,27 @@ static int open_direct(int fd)
 	return d;
 }
 
+/* Enough reads in flight to keep a disk queue full while every worker
+ * decompresses (4 per thread, plus 8), capped at 64 slots and at about
+ * 256 MiB of buffers. Buffers are sized by the largest chunk the file really
+ * has, not by its declared chunk size, so a small file costs little. */
+static unsigned slot_count(struct snap_reader *r)
+{
+	uint64_t biggest = 1;
+	unsigned n = 4 * r->threads + 8;
+
+	for (uint64_t i = 0; i < r->idx->chunk_count; i++)
+		if (le32(r->idx->chunks[i].raw_length) > biggest)
+			biggest = le32(r->idx->chunks[i].raw_length);
+	r->max_chunk = (size_t) biggest;
+	uint64_t per_slot = 2 * biggest + 2 * RD_ALIGN;
+	if (n > 64)
+		n = 64;
+	if (n * per_slot > (UINT64_C(256) << 20))
+		n = (unsigned) ((UINT64_C(256) << 20) / per_slot);
+	return n < 4 ? 4 : n;
+}
+
 static int reader_init(struct snap_reader *r, const struct snap_reader_options *o)
 {
 	int ret;
@@ -519,12 +540,10 @@ static int reader_init(struct snap_reader *r, const struct snap_reader_options *
 	r->threads = o->threads ? o->threads : snap_default_threads();
 	if (r->threads > 256)
 		return snap_error(-EINVAL, "too many threads (%u)", r->threads);
-	/* Enough reads in flight to keep a disk queue full while every worker
-	 * decompresses; capped because each slot holds two chunk buffers. */
-	r->nslots = 4 * r->threads + 8 > 64 ? 64 : 4 * r->threads + 8;
 	ret = load_index(r);
 	if (ret < 0)
 		return ret;
+	r->nslots = slot_count(r);
 	if (!(o->flags & SNAP_READER_NO_DIRECT))
 		r->direct_fd = open_direct(r->fd);
 	map_for_residency(r);
