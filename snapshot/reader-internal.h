@@ -90,6 +90,7 @@ struct snap_reader {
 	int efd;
 	struct snap_pool *pool;
 	struct rd_uring *ring; /* NULL: pread path */
+	bool ring_failed;      /* submission failed: only drain, read with pread */
 	struct rd_slot *slots;
 	unsigned nslots;
 	size_t max_chunk; /* largest raw_length in the file: the slot buffer size */

@@ -60,15 +60,9 @@ int rd_uring_queue_read(struct rd_uring *u, int fd, struct rd_slot *s)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
 
-	if (!sqe) {
-		int r = io_uring_submit(&u->ring);
-		if (r < 0)
-			return r;
-		u->queued = 0;
-		sqe = io_uring_get_sqe(&u->ring);
-		if (!sqe)
-			return -EBUSY;
-	}
+	/* The ring has one entry per slot, so a free one always exists. */
+	if (!sqe)
+		return -EBUSY;
 	if (u->fixed)
 		io_uring_prep_read_fixed(sqe, fd, s->in, s->rd_len, s->rd_off, (int) s->id);
 	else

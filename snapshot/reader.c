@@ -245,6 +245,8 @@ struct run_state {
 	unsigned *free_ids;
 	unsigned nfree;
 	unsigned inflight_io, inflight_jobs;
+	unsigned *queued; /* slots whose reads are queued but not yet submitted */
+	unsigned nqueued;
 	int err;
 	struct rd_slot failed; /* copy of the first failed slot, for the message */
 };
@@ -304,7 +306,8 @@ static int start_task(struct run_state *st, const struct rd_task *t, uint64_t se
 	/* Holes need no read. Chunks already in the page cache are copied out
 	 * by the worker itself with pread: through io_uring that copy would
 	 * run inline in the submitting (main) thread, one chunk at a time. */
-	if (r->idx->chunks[t->chunk].type == SNAP_CHUNK_HOLE || !r->ring || !s->direct) {
+	if (r->idx->chunks[t->chunk].type == SNAP_CHUNK_HOLE || !r->ring || r->ring_failed ||
+	    !s->direct) {
 		s->need_read = r->idx->chunks[t->chunk].type != SNAP_CHUNK_HOLE;
 		st->inflight_jobs++;
 		snap_pool_submit(r->pool, &s->job);
@@ -316,8 +319,29 @@ static int start_task(struct run_state *st, const struct rd_task *t, uint64_t se
 		release(st, s);
 		return ret;
 	}
+	st->queued[st->nqueued++] = s->id;
 	st->inflight_io++;
 	return 0;
+}
+
+/* io_uring_submit() failed for good (not a transient error): the reads it
+ * did not take go to the workers as preads, and the ring only drains the
+ * reads already in the kernel from now on. */
+static void submit_or_fall_back(struct run_state *st)
+{
+	struct snap_reader *r = st->r;
+
+	if (rd_uring_submit(r->ring) < 0) {
+		r->ring_failed = true;
+		for (unsigned i = 0; i < st->nqueued; i++) {
+			struct rd_slot *s = &r->slots[st->queued[i]];
+			s->need_read = true;
+			st->inflight_io--;
+			st->inflight_jobs++;
+			snap_pool_submit(r->pool, &s->job);
+		}
+	}
+	st->nqueued = 0;
 }
 
 static int wait_events(struct snap_reader *r)
@@ -363,12 +387,13 @@ static void flush_stream(struct run_state *st, uint64_t *seq_write)
 int rd_run(struct snap_reader *r, rd_next_fn next, void *gen)
 {
 	_cleanup_free_ unsigned *free_ids = calloc(r->nslots, sizeof(unsigned));
-	struct run_state st = {.r = r, .free_ids = free_ids};
+	_cleanup_free_ unsigned *queued = calloc(r->nslots, sizeof(unsigned));
+	struct run_state st = {.r = r, .free_ids = free_ids, .queued = queued};
 	uint64_t seq_submit = 0, seq_write = 0, t0 = cs_monotonic_ns();
 	bool gen_done = false;
 	int ret;
 
-	if (!free_ids)
+	if (!free_ids || !queued)
 		return -ENOMEM;
 	ret = ensure_slots(r);
 	if (ret < 0)
@@ -396,11 +421,8 @@ int rd_run(struct snap_reader *r, rd_next_fn next, void *gen)
 					rd_target_unref(t.target);
 			}
 		}
-		if (r->ring) {
-			ret = rd_uring_submit(r->ring);
-			if (ret < 0 && !st.err)
-				st.err = ret;
-		}
+		if (r->ring && st.nqueued > 0)
+			submit_or_fall_back(&st);
 		if (st.inflight_io + st.inflight_jobs == 0)
 			break;
 		ret = wait_events(r);
