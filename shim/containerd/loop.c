@@ -183,8 +183,10 @@ int loop_run(struct shim *s)
 					{.fd = s->ep_rpc, .events = POLLIN}};
 		int r;
 
-		/* Exits first: a queued exit must be handled before new requests. */
+		/* Exits first: a queued exit must be handled before new requests;
+		 * then what was queued while something waited in a nested loop. */
 		process_exits_run(s);
+		server_run_deferred(s);
 		if (s->exit_requested)
 			break;
 		if (poll(pfd, 2, -1) < 0) {
@@ -210,26 +212,38 @@ int loop_run(struct shim *s)
 int loop_wait_core(struct shim *s, bool (*done)(void *arg), void *arg, int timeout_ms)
 {
 	uint64_t deadline = timeout_ms < 0 ? 0 : cs_monotonic_ns() + timeout_ms * CS_NSEC_PER_MSEC;
+	int r = 0;
 
+	s->nested++;
+	/* Requests that arrived with the one being handled wait in buffers. */
+	server_parse_buffered(s);
 	while (!done(arg)) {
-		struct epoll_event evs[32];
-		int wait_ms = -1, n;
+		struct pollfd pfd[2] = {{.fd = s->ep_core, .events = POLLIN},
+					{.fd = s->ep_rpc, .events = POLLIN}};
+		int wait_ms = -1;
 
 		if (timeout_ms >= 0) {
 			uint64_t now = cs_monotonic_ns();
-			if (now >= deadline)
-				return -ETIMEDOUT;
+			if (now >= deadline) {
+				r = -ETIMEDOUT;
+				break;
+			}
 			wait_ms = (int) ((deadline - now) / CS_NSEC_PER_MSEC) + 1;
 		}
-		n = epoll_wait(s->ep_core, evs, ELEMENTSOF(evs), wait_ms);
-		if (n < 0) {
+		if (poll(pfd, 2, wait_ms) < 0) {
 			if (errno == EINTR)
 				continue;
-			return -errno;
+			r = -errno;
+			break;
 		}
-		dispatch(evs, n, s);
+		if (pfd[0].revents && (r = drain_set(s, s->ep_core)) < 0)
+			break;
+		if (pfd[1].revents && (r = drain_set(s, s->ep_rpc)) < 0)
+			break;
+		r = 0;
 	}
-	return 0;
+	s->nested--;
+	return r;
 }
 
 /* In the child: undo what the shim set for itself before exec'ing. */

@@ -29,6 +29,24 @@ struct conn {
 
 static struct ev_source listen_ev;
 
+/* A request queued while a nested loop ran (it changes state). */
+struct deferred {
+	struct conn *conn;
+	uint32_t stream_id;
+	char *method;
+	ProtobufCBinaryData payload;
+	struct deferred *next;
+};
+
+static struct deferred *deferred_head, **deferred_tail = &deferred_head;
+
+/* Requests that only read state: safe to answer while a handler waits. */
+static bool reads_only(const char *method)
+{
+	return strcmp(method, "State") == 0 || strcmp(method, "Connect") == 0 ||
+	       strcmp(method, "Wait") == 0 || strcmp(method, "Stats") == 0;
+}
+
 static void conn_free(struct shim *s, struct conn *c)
 {
 	struct conn **pp;
@@ -62,7 +80,7 @@ static int conn_flush(struct shim *s, struct conn *c)
 	}
 	if (c->woff == c->wlen)
 		c->woff = c->wlen = 0;
-	{
+	if (c->ev.epfd >= 0) {
 		struct epoll_event ev = {.events = EPOLLIN | (c->wlen ? EPOLLOUT : 0),
 					 .data.ptr = &c->ev};
 		(void) epoll_ctl(c->ev.epfd, EPOLL_CTL_MOD, c->ev.fd, &ev);
@@ -124,19 +142,57 @@ void conn_reply_msg(struct shim *s, struct conn *c, uint32_t stream_id, const Pr
 	conn_reply(s, c, stream_id, TTRPC_OK, NULL, buf, len);
 }
 
-static void handle_frame(struct shim *s, struct conn *c, const struct ttrpc_header *h,
-			 const uint8_t *data)
+/* Run a request. Its handler may wait in a nested loop that reads this same
+ * connection again (conn_parse() keeps no position across handlers). */
+static void dispatch(struct shim *s, struct conn *c, uint32_t stream_id, const char *method,
+		     const ProtobufCBinaryData *payload)
 {
-	Ctd__Request *req;
+	service_dispatch(s, c, stream_id, method, payload);
+}
+
+static void defer(struct shim *s, struct conn *c, uint32_t stream_id, const char *method,
+		  const ProtobufCBinaryData *payload)
+{
+	struct deferred *d = calloc(1, sizeof(*d));
+
+	if (!d || !(d->method = strdup(method)) ||
+	    !(d->payload.data = malloc(payload->len ? payload->len : 1))) {
+		if (d)
+			free(d->method);
+		free(d);
+		conn_reply(s, c, stream_id, TTRPC_RESOURCE_EXHAUSTED, "out of memory", NULL, 0);
+		return;
+	}
+	memcpy(d->payload.data, payload->data, payload->len);
+	d->payload.len = payload->len;
+	d->conn = c;
+	d->stream_id = stream_id;
+	*deferred_tail = d;
+	deferred_tail = &d->next;
+}
+
+/* Drop `n` bytes from the front of the read buffer. */
+static void conn_consume(struct conn *c, size_t n)
+{
+	memmove(c->rbuf, c->rbuf + n, c->rlen - n);
+	c->rlen -= n;
+}
+
+/* Take the complete frame at the front of the buffer off it, then act on it. */
+static void handle_frame(struct shim *s, struct conn *c, const struct ttrpc_header *h)
+{
+	Ctd__Request *req = NULL;
 	char msg[300];
 
+	if (h->type == TTRPC_TYPE_REQUEST)
+		req = ctd__request__unpack(NULL, h->length, c->rbuf + TTRPC_HEADER_SIZE);
+	conn_consume(c, TTRPC_HEADER_SIZE + h->length);
 	if (h->type != TTRPC_TYPE_REQUEST) {
 		/* Streams (Data frames) are not used by the task API. */
 		conn_reply(s, c, h->stream_id, TTRPC_UNIMPLEMENTED, "streaming is not supported",
 			   NULL, 0);
 		return;
 	}
-	req = ctd__request__unpack(NULL, h->length, data);
 	if (!req) {
 		conn_reply(s, c, h->stream_id, TTRPC_INVALID_ARGUMENT, "malformed ttrpc request",
 			   NULL, 0);
@@ -145,50 +201,45 @@ static void handle_frame(struct shim *s, struct conn *c, const struct ttrpc_head
 	if (strcmp(req->service, TTRPC_TASK_SERVICE) != 0) {
 		snprintf(msg, sizeof(msg), "service %s", req->service);
 		conn_reply(s, c, h->stream_id, TTRPC_UNIMPLEMENTED, msg, NULL, 0);
+	} else if ((s->nested || deferred_head) && !reads_only(req->method)) {
+		/* Behind what is already queued, so one caller's order holds. */
+		defer(s, c, h->stream_id, req->method, &req->payload);
 	} else {
-		service_dispatch(s, c, h->stream_id, req->method, &req->payload);
+		dispatch(s, c, h->stream_id, req->method, &req->payload);
 	}
 	ctd__request__free_unpacked(req, NULL);
 }
 
-/* Consume complete frames from the read buffer. */
+/* Handle the complete frames in the read buffer. Each is taken off the buffer
+ * before its handler runs, so a nested loop may read and parse this
+ * connection again meanwhile. */
 static void conn_parse(struct shim *s, struct conn *c)
 {
-	size_t off = 0;
-
-	while (!c->closed) {
+	while (!c->closed && !s->exit_requested) {
 		struct ttrpc_header h;
-		size_t avail = c->rlen - off;
 
 		if (c->skip) {
-			size_t n = avail < c->skip ? avail : c->skip;
-			off += n;
+			size_t n = c->rlen < c->skip ? c->rlen : c->skip;
+			conn_consume(c, n);
 			c->skip -= n;
 			if (c->skip)
 				break;
 			continue;
 		}
-		if (avail < TTRPC_HEADER_SIZE)
+		if (c->rlen < TTRPC_HEADER_SIZE)
 			break;
-		ttrpc_header_decode(c->rbuf + off, &h);
+		ttrpc_header_decode(c->rbuf, &h);
 		if (h.length > TTRPC_MAX_DATA) {
 			/* Never buffer it: answer and discard, like ttrpc's Go server. */
 			conn_reply(s, c, h.stream_id, TTRPC_RESOURCE_EXHAUSTED,
 				   "message larger than 4 MiB", NULL, 0);
-			off += TTRPC_HEADER_SIZE;
+			conn_consume(c, TTRPC_HEADER_SIZE);
 			c->skip = h.length;
 			continue;
 		}
-		if (avail < TTRPC_HEADER_SIZE + h.length)
+		if (c->rlen < TTRPC_HEADER_SIZE + h.length)
 			break;
-		handle_frame(s, c, &h, c->rbuf + off + TTRPC_HEADER_SIZE);
-		off += TTRPC_HEADER_SIZE + h.length;
-		if (s->exit_requested)
-			break;
-	}
-	if (off) {
-		memmove(c->rbuf, c->rbuf + off, c->rlen - off);
-		c->rlen -= off;
+		handle_frame(s, c, &h);
 	}
 }
 
@@ -237,8 +288,53 @@ static void on_conn(struct shim *s, struct ev_source *src, uint32_t events)
 				break;
 		}
 	}
-	if (c->closed)
-		conn_free(s, c);
+	if (c->closed) {
+		/* Freed now only when nothing can still point at it. */
+		if (!s->nested && !deferred_head)
+			conn_free(s, c);
+		else {
+			process_drop_waiters_of(s, c);
+			ev_del(s, &c->ev);
+		}
+	}
+}
+
+void server_parse_buffered(struct shim *s)
+{
+	/* Connections are not freed while nested, so the list is stable. */
+	for (struct conn *c = s->conns; c; c = c->next)
+		if (!c->closed && c->rlen >= TTRPC_HEADER_SIZE)
+			conn_parse(s, c);
+}
+
+void server_run_deferred(struct shim *s)
+{
+	struct conn **pp;
+
+	if (s->nested)
+		return;
+	while (deferred_head && !s->exit_requested) {
+		struct deferred *d = deferred_head;
+
+		deferred_head = d->next;
+		if (!deferred_head)
+			deferred_tail = &deferred_head;
+		if (!d->conn->closed)
+			dispatch(s, d->conn, d->stream_id, d->method, &d->payload);
+		free(d->method);
+		free(d->payload.data);
+		free(d);
+	}
+	if (deferred_head)
+		return;
+	for (pp = &s->conns; *pp;) {
+		struct conn *c = *pp;
+		if (c->closed) {
+			conn_free(s, c); /* unlinks c: *pp is now the next one */
+			continue;
+		}
+		pp = &c->next;
+	}
 }
 
 static void on_accept(struct shim *s, struct ev_source *src, uint32_t events)
@@ -291,6 +387,14 @@ int server_init(struct shim *s, int listen_fd)
 
 void server_close_all(struct shim *s)
 {
+	while (deferred_head) {
+		struct deferred *d = deferred_head;
+		deferred_head = d->next;
+		free(d->method);
+		free(d->payload.data);
+		free(d);
+	}
+	deferred_tail = &deferred_head;
 	/* Push out queued replies (the Shutdown answer) before closing. */
 	for (struct conn *c = s->conns; c; c = c->next) {
 		if (c->wlen) {

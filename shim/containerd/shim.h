@@ -6,10 +6,11 @@
  *   core: the signalfd (the one reaper), stdio pumps, OOM watches;
  *   rpc:  the listening socket and ttrpc connections.
  * The main loop serves both. While an RPC runs the OCI runtime binary (create,
- * start, exec...), it waits in a nested loop over the core set only, so exits
- * are reaped and container output keeps flowing, and the RPC's reply follows.
- * Wait requests never block anything: they are parked on the process and
- * answered when it exits.
+ * start, exec...), it waits in a nested loop: exits are reaped, container
+ * output keeps flowing, State/Connect/Wait/Stats of other callers are
+ * answered, and requests that change state are queued behind it. Wait
+ * requests never block anything: they are parked on the process and answered
+ * when it exits.
  *
  * Exits are reaped by the signalfd handler only (waitpid(-1) in one place),
  * queued, and processed by the main loop between RPCs, which keeps the event
@@ -58,7 +59,9 @@ int loop_run(struct shim *s);
 
 /*! loop_wait_core() :
  *  Run the core set (reaping, stdio, OOM) until `done(arg)` is true or
- *  `timeout_ms` passed (-1: no limit). RPCs are not served meanwhile.
+ *  `timeout_ms` passed (-1: no limit). Meanwhile requests that only read
+ *  state (State, Connect, Wait, Stats) are answered; the others are queued
+ *  and handled in order once back at top level.
  * @return : 0 when done, -ETIMEDOUT, or -errno. */
 int loop_wait_core(struct shim *s, bool (*done)(void *arg), void *arg, int timeout_ms);
 
@@ -96,6 +99,12 @@ void conn_reply(struct shim *s, struct conn *c, uint32_t stream_id, enum ttrpc_c
 		const char *message, const void *payload, size_t len);
 void conn_reply_msg(struct shim *s, struct conn *c, uint32_t stream_id, const ProtobufCMessage *m);
 void server_close_all(struct shim *s);
+/*! server_run_deferred() : at top level, handle the requests queued while a
+ *  nested loop ran, then free the connections that closed meanwhile. */
+void server_run_deferred(struct shim *s);
+/*! server_parse_buffered() : in a nested loop, handle requests already read
+ *  into connection buffers (read-only ones at once, the others queued). */
+void server_parse_buffered(struct shim *s);
 
 /* ---- service.c: the task service ---- */
 
@@ -207,6 +216,11 @@ struct shim {
 	int pub_fd;
 	uint32_t pub_stream;
 	bool exit_requested;
+
+	/* > 0 while a nested loop runs (a handler or an exit waits for the
+	 * runtime or for output): requests that only read state are served
+	 * meanwhile, the others are queued until it returns. */
+	int nested;
 };
 
 void shim_request_exit(struct shim *s);

@@ -35,7 +35,7 @@
 
 static const char *shim, *make_bundle, *runtime;
 static char bundle[] = "/tmp/stoke-shimproto.XXXXXX";
-static char sock_path[4096], events_sock[256], events_log[256], cbundle[256];
+static char sock_path[4096], events_sock[256], events_log[256], cbundle[256], slow_runtime[256];
 static pid_t daemon_pid, sink_pid;
 
 #define RUNTIME_ROOT "/run/containerd/stoke/proto"
@@ -84,6 +84,8 @@ static int run_shim(const char *action, char *out, size_t outlen, size_t *ret_le
 		if (chdir(bundle) < 0)
 			_exit(126);
 		setenv("TTRPC_ADDRESS", events_sock, 1);
+		if (slow_runtime[0])
+			setenv("STOKE_SHIM_RUNTIME", slow_runtime, 1);
 		execl(shim, shim, "-namespace", "proto", "-address", "/run/stoke-proto-test.sock",
 		      "-publish-binary", "/bin/true", "-id", "t1", "-bundle", bundle, action,
 		      (char *) NULL);
@@ -306,6 +308,24 @@ static int recv_stream(int fd, uint32_t stream, uint8_t *payload, size_t *plen)
 
 static uint32_t next_stream = 101;
 
+/* The next response to arrive: its stream id, and its code in *ret_code. */
+static uint32_t recv_next(int fd, int *ret_code)
+{
+	uint8_t hdr[TTRPC_HEADER_SIZE], body[8192];
+	struct ttrpc_header h;
+	Ctd__Response *resp;
+
+	recv_all(fd, hdr, sizeof(hdr));
+	ttrpc_header_decode(hdr, &h);
+	ASSERT_TRUE(h.length <= sizeof(body));
+	recv_all(fd, body, h.length);
+	resp = ctd__response__unpack(NULL, h.length, body);
+	ASSERT_TRUE(resp);
+	*ret_code = resp->status ? resp->status->code : 0;
+	ctd__response__free_unpacked(resp, NULL);
+	return h.stream_id;
+}
+
 /* One call: send, then wait for its own answer. */
 static int call(int fd, const char *method, const ProtobufCMessage *m, uint8_t *payload,
 		size_t *plen)
@@ -417,10 +437,27 @@ static void container_lifecycle(int fd)
 		send_request(fd, wait_init, TTRPC_TASK_SERVICE, "Wait", &req.base);
 	}
 	ASSERT_EQ(state_of(fd, ""), CTD__TASK_STATUS__CREATED);
+
+	printf("# while Start waits for the (slow) runtime, State on the same connection is "
+	       "answered and Pids waits its turn\n");
 	{
 		Ctd__StartRequest req = CTD__START_REQUEST__INIT;
-		req.id = "c1";
-		ASSERT_EQ(call(fd, "Start", &req.base, payload, &plen), TTRPC_OK);
+		Ctd__StateRequest st = CTD__STATE_REQUEST__INIT;
+		Ctd__PidsRequest pr = CTD__PIDS_REQUEST__INIT;
+		uint32_t start = next_stream, state = start + 2, pids = start + 4;
+		int code;
+
+		next_stream += 6;
+		req.id = st.id = pr.id = "c1";
+		send_request(fd, start, TTRPC_TASK_SERVICE, "Start", &req.base);
+		send_request(fd, state, TTRPC_TASK_SERVICE, "State", &st.base);
+		send_request(fd, pids, TTRPC_TASK_SERVICE, "Pids", &pr.base);
+		ASSERT_EQ(recv_next(fd, &code), state);
+		ASSERT_EQ(code, TTRPC_OK);
+		ASSERT_EQ(recv_next(fd, &code), start);
+		ASSERT_EQ(code, TTRPC_OK);
+		ASSERT_EQ(recv_next(fd, &code), pids);
+		ASSERT_EQ(code, TTRPC_OK);
 	}
 	ASSERT_EQ(state_of(fd, ""), CTD__TASK_STATUS__RUNNING);
 
@@ -550,6 +587,19 @@ int main(int argc, char **argv)
 	runtime = getenv("STOKE_SHIM_RUNTIME");
 	ASSERT_TRUE(mkdtemp(bundle));
 	atexit(cleanup);
+	if (runtime) {
+		/* The runtime, with a second's pause in `start`. */
+		FILE *f;
+		snprintf(slow_runtime, sizeof(slow_runtime), "%s/slow-runtime", bundle);
+		f = fopen(slow_runtime, "w");
+		ASSERT_TRUE(f);
+		fprintf(f,
+			"#!/bin/sh\nfor a in \"$@\"; do [ \"$a\" = start ] && sleep 1; done\n"
+			"exec %s \"$@\"\n",
+			runtime);
+		fclose(f);
+		ASSERT_TRUE(chmod(slow_runtime, 0755) == 0);
+	}
 	start_event_sink();
 
 	/* start: the address on stdout (no newline), the same in <bundle>/address. */
