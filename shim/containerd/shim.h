@@ -108,14 +108,8 @@ void server_parse_buffered(struct shim *s);
 
 /* ---- service.c: the task service ---- */
 
-struct rpc_result {
-	enum ttrpc_code code;
-	char message[512];
-	uint8_t *payload; /* owned, free() */
-	size_t len;
-	bool parked; /* a Wait: the reply comes later */
-};
-
+/*! service_dispatch() : run task-service `method` on `payload` and answer on
+ *  `c` (now, or later for a parked Wait); unknown methods get Unimplemented. */
 void service_dispatch(struct shim *s, struct conn *c, uint32_t stream_id, const char *method,
 		      const ProtobufCBinaryData *payload);
 
