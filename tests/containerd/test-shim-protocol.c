@@ -495,6 +495,20 @@ static void container_lifecycle(int fd)
 		ASSERT_EQ(state_of(fd, ""), CTD__TASK_STATUS__RUNNING);
 	}
 
+	if (system("criu check >/dev/null 2>&1") == 0) {
+		char dir[300], inv[320];
+		Ctd__CheckpointTaskRequest req = CTD__CHECKPOINT_TASK_REQUEST__INIT;
+
+		printf("# Checkpoint (leave running): CRIU images in the given path\n");
+		snprintf(dir, sizeof(dir), "%s/checkpoint", bundle);
+		snprintf(inv, sizeof(inv), "%s/inventory.img", dir);
+		req.id = "c1";
+		req.path = dir;
+		ASSERT_EQ(call(fd, "Checkpoint", &req.base, NULL, NULL), TTRPC_OK);
+		ASSERT_TRUE(access(inv, F_OK) == 0);
+		ASSERT_EQ(state_of(fd, ""), CTD__TASK_STATUS__RUNNING);
+	}
+
 	printf("# Exec: added, started, its exit status through a parked Wait\n");
 	{
 		static const char spec[] =
