@@ -106,7 +106,9 @@ static int check_value(json_object *v, const struct field *f, const char *field,
 	return -EINVAL;
 }
 
-/* Every key of `o` must be in `fields` and of the right type. */
+/* Every known key of `o` must be of the right type. Unknown keys are
+ * ignored: the runtime spec says a runtime MUST NOT fail on an unknown
+ * property (its "Extensibility" rule), and runc ignores them too. */
 static int check_object(json_object *o, const char *prefix, const struct field *fields, size_t n,
 			char *err, size_t errlen)
 {
@@ -120,9 +122,7 @@ static int check_object(json_object *o, const char *prefix, const struct field *
 			if (strcmp(fields[i].key, key) == 0)
 				break;
 		snprintf(field, sizeof(field), "%s.%s", prefix, key);
-		if (i == n)
-			return verr(err, errlen, -EINVAL, "%s: unknown key", field);
-		if (is_null(v))
+		if (i == n || is_null(v))
 			continue;
 		int r = check_value(v, &fields[i], field, err, errlen);
 		if (r < 0)

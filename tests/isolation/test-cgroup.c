@@ -648,8 +648,11 @@ static void test_validate(void)
 		       "linux.resources.memory.limit: must be an integer");
 	expect_invalid("{\"resources\":{\"memory\":{\"limit\":4096000,\"swap\":4096}}}", -EINVAL,
 		       "linux.resources.memory.swap: 4096 (memory+swap) is below");
-	expect_invalid("{\"resources\":{\"memory\":{\"limt\":1}}}", -EINVAL,
-		       "linux.resources.memory.limt: unknown key");
+	/* Unknown properties are ignored (runtime spec, "Extensibility"). */
+	json_object *unknown = parse("{\"resources\":{\"memory\":{\"limt\":1},\"future\":{}}}");
+	char msg2[256] = "";
+	ASSERT_OK(shim_cgroup_validate(unknown, msg2, sizeof(msg2)));
+	json_object_put(unknown);
 	expect_invalid("{\"resources\":{\"cpu\":{\"cpus\":\"0-x\"}}}", -EINVAL,
 		       "linux.resources.cpu.cpus");
 	expect_invalid("{\"resources\":{\"devices\":[{\"allow\":true,\"type\":\"x\"}]}}", -EINVAL,
