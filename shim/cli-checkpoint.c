@@ -9,21 +9,41 @@
  *
  * Snapshot files hold CRIU's image directory as a tree. Checkpoint dumps
  * into a temporary directory beside the snapshot, then packs it (the writer
- * compresses on all cores and renames into place only when complete);
- * restore unpacks into tmpfs with parallel decompression and restores from
- * there.
+ * compresses on all cores, keeps a chunk compressed only where zstd saves at
+ * least 1/8, and renames into place only when complete). Restore unpacks
+ * into tmpfs and restores from there; the pages images (nearly all the
+ * bytes) are unpacked by a child process while stoke makes the cgroup and
+ * mounts and CRIU makes the namespaces, and CRIU waits for it at its
+ * post-setup-namespaces hook, before it reads any page.
  *
- * Why unpack-to-tmpfs and not CRIU's --stream (both are implemented; set
- * STOKE_RESTORE_IMAGES=stream for the other): on the AI-server fixture (512
- * MiB of weights, 555 MB of pages), alternating runs of the two on this
- * 2-core host gave a median time to the first answer of 3.90 s (cold cache)
- * and 3.92 s (warm) unpacked, against 4.13 s and 4.92 s streamed. Streaming
- * pushes every page through a pipe that CRIU drains in one thread with a
- * copy per read, and CRIU accepts --stream only from its command line (not
- * through libcriu's RPC), so it costs an extra exec; unpacking writes tmpfs
- * with all cores and CRIU then reads each page with one memcpy. The cost of
- * unpacking is memory for the images while the restore runs (removed
- * right after).
+ * Measured on the AI-server fixture (512 MiB of random float32 weights, 555
+ * MB of pages; this 2-core VM, shared, so medians of alternating runs):
+ *  - Raw chunks (writer.c's 1/8 rule): zstd saved only ~10% on the random
+ *    weights' chunks, now stored raw (the snapshot is 0.97 of CRIU's raw
+ *    images instead of ~0.9); restore
+ *    fell from ~1.9 s to ~1.05-1.3 s to the first answer, decompression CPU
+ *    from ~820 ms to ~60 ms (only the small images stay compressed).
+ *  - Unpack vs CRIU's --stream (STOKE_RESTORE_IMAGES=stream, which stays as
+ *    the alternative), with raw chunks: first answer 1.29 s vs 1.68 s cold,
+ *    1.82 s vs 1.94 s warm in one noisy run of scripts/bench-restore
+ *    --modes stream,unpack; --stats phases, warm, alternating: criu 1.0-1.4 s
+ *    streamed against 0.55-0.7 s from tmpfs (+0.2-0.4 s unpack). CRIU's
+ *    stream path reads the pages image through a pipe in its own single
+ *    thread and its pre-pages part took 0.3-0.4 s instead of 0.15 s (the
+ *    criu binary is exec'd: --stream is refused over RPC). Feeding the pipe
+ *    with vmsplice() from reused buffers instead of write() (no second copy,
+ *    no fresh pipe pages) was tried and did not help (criu 1.0-1.4 s): the
+ *    cost is on CRIU's side, so it was dropped.
+ *  - Overlapping the pages unpack with CRIU's start: warm, alternating
+ *    (STOKE_RESTORE_OVERLAP=0 turns it off), 687-871 ms against 723-819
+ *    ms total; CRIU waits 40-220 ms for the pages instead of the whole
+ *    0.2-0.7 s unpack.
+ * What remains is CRIU's own: ~0.15 s before the pages, then one copy of
+ * every page from tmpfs into fresh process memory (~0.47 s for 555 MB here,
+ * the same copy runc restore's CRIU does from the page cache), and, cold,
+ * reading the snapshot at the disk's speed before that copy can start.
+ * The cost of unpacking is memory for the images while the restore runs
+ * (removed right after).
  */
 #include "cli-checkpoint.h"
 #include "errbuf.h"
@@ -758,6 +778,9 @@ struct restore_args {
 struct restore_timings {
 	bool streamed;
 	uint64_t open_ns, unpack_ns, total_ns;
+	bool late_pages;	/* pages images unpacked while CRIU started */
+	uint64_t pages_ns;	/* the pages images' unpack (overlapped with CRIU) */
+	uint64_t pages_wait_ns; /* how long CRIU waited for them */
 	struct snap_stats snap;
 	struct stoke_cr_stats cr;
 	bool from_snapshot;
@@ -992,6 +1015,155 @@ static int stream_prepare(struct snap_reader *rd, const char *dir)
 	return snap_reader_extract_fd(rd, idx, fd);
 }
 
+/* --- Pages images unpacked while CRIU starts ------------------------------ */
+
+/* CRIU reads the memory pages (pages-N.img, nearly all of a snapshot) only
+ * after it has made the namespaces and mounts and forked the tree (~0.15 s
+ * here, plus stoke's cgroup and mounts before it): the other images are
+ * unpacked first, the pages images by a child process while all that runs,
+ * and CRIU waits for that child at its post-setup-namespaces point
+ * (stoke_cr_options.before_pages). A child, not a thread: the restoring
+ * process moves into the container's cgroup, and the tmpfs pages of the
+ * images must not be charged to the container's memory. */
+struct late_result { /* shared with the child (MAP_SHARED) */
+	int result;
+	uint64_t ns;
+	struct snap_stats stats;
+	char why[256];
+};
+
+struct late_unpack {
+	const char *snapshot;
+	unsigned reader_flags;
+	size_t n;
+	size_t *idx; /* entries written by the child */
+	int *fds;    /* their files in the images directory */
+	pid_t pid;
+	bool joined;
+	uint64_t wait_ns;
+	struct late_result *res;
+};
+
+static bool is_pages_image(const char *name)
+{
+	return strncmp(name, "pages-", 6) == 0;
+}
+
+_Noreturn static void late_unpack_child(struct late_unpack *l)
+{
+	struct snap_reader_options ro = {.flags = l->reader_flags};
+	struct snap_reader *rd = NULL;
+	uint64_t t0 = cs_monotonic_ns();
+
+	int r = snap_reader_open(l->snapshot, &ro, &rd);
+	for (size_t i = 0; r >= 0 && i < l->n; i++)
+		r = snap_reader_extract_fd(rd, l->idx[i], l->fds[i]);
+	if (r < 0)
+		snprintf(l->res->why, sizeof(l->res->why), "%s", snap_last_error());
+	if (rd)
+		snap_reader_get_stats(rd, &l->res->stats);
+	l->res->ns = cs_monotonic_ns() - t0;
+	l->res->result = r;
+	_exit(r < 0 ? 1 : 0);
+}
+
+/* Wait for the child. @return : 0, or the -errno it failed with. */
+static int late_unpack_join(struct late_unpack *l)
+{
+	if (l->pid > 0 && !l->joined) {
+		uint64_t t0 = cs_monotonic_ns();
+		int status = 0;
+		while (waitpid(l->pid, &status, 0) < 0 && errno == EINTR)
+			;
+		l->wait_ns = cs_monotonic_ns() - t0;
+		l->joined = true;
+		if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0) && l->res->result >= 0) {
+			l->res->result = -EIO;
+			snprintf(l->res->why, sizeof(l->res->why), "the unpacking process died");
+		}
+	}
+	return l->pid > 0 ? l->res->result : 0;
+}
+
+static int late_unpack_before_pages(void *userdata)
+{
+	return late_unpack_join(userdata);
+}
+
+static void late_unpack_done(struct late_unpack *l)
+{
+	(void) late_unpack_join(l);
+	for (size_t i = 0; l->fds && i < l->n; i++)
+		close(l->fds[i]);
+	free(l->fds);
+	free(l->idx);
+	if (l->res)
+		munmap(l->res, sizeof(*l->res));
+}
+
+/* Whether the snapshot is a flat directory of files (CRIU's images always
+ * are) with at least one pages image: then it can be unpacked in two parts. */
+static bool can_unpack_late(struct snap_reader *rd)
+{
+	size_t n = snap_reader_entry_count(rd), pages = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct snap_entry_info e;
+		if (snap_reader_entry(rd, i, &e) < 0 || e.kind != SNAP_KIND_FILE ||
+		    strchr(e.name, '/') || !*e.name || !strcmp(e.name, ".") ||
+		    !strcmp(e.name, ".."))
+			return false;
+		pages += is_pages_image(e.name);
+	}
+	return pages > 0;
+}
+
+/* Unpack every image but the pages images into `dir` (created) and start the
+ * thread that writes those into files created here. */
+static int unpack_early(struct snap_reader *rd, const char *dir, struct late_unpack *l)
+{
+	size_t n = snap_reader_entry_count(rd);
+	if (mkdir(dir, 0700) < 0)
+		return -errno;
+	_cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -errno;
+	l->idx = calloc(n, sizeof(*l->idx));
+	l->fds = calloc(n, sizeof(*l->fds));
+	if (!l->idx || !l->fds)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		struct snap_entry_info e;
+		int r = snap_reader_entry(rd, i, &e);
+		if (r < 0)
+			return r;
+		int fd = openat(dfd, e.name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+				e.mode & 07777);
+		if (fd < 0)
+			return -errno;
+		if (is_pages_image(e.name)) {
+			l->idx[l->n] = i;
+			l->fds[l->n++] = fd;
+			continue;
+		}
+		r = snap_reader_extract_fd(rd, i, fd);
+		close(fd);
+		if (r < 0)
+			return r;
+	}
+	void *res = mmap(NULL, sizeof(*l->res), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+			 -1, 0);
+	if (res == MAP_FAILED)
+		return -ENOMEM;
+	l->res = res;
+	pid_t pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0)
+		late_unpack_child(l);
+	l->pid = pid;
+	return 0;
+}
+
 static int do_restore(const struct restore_args *a, const struct shim_config *cfg, pid_t *ret_pid,
 		      struct restore_timings *t, char *err, size_t errlen)
 {
@@ -1001,6 +1173,7 @@ static int do_restore(const struct restore_args *a, const struct shim_config *cf
 	_cleanup_(ext_list_done) struct ext_list ext = {};
 	_cleanup_free_ char *images = NULL, *work = NULL;
 	_cleanup_close_ int netns_fd = -EBADF;
+	_cleanup_(late_unpack_done) struct late_unpack late = {.snapshot = a->snapshot};
 	struct stoke_cr_inherit_fd inherit[4];
 	char keys[3][64];
 	size_t n_inherit = 0;
@@ -1026,6 +1199,7 @@ static int do_restore(const struct restore_args *a, const struct shim_config *cf
 		struct snap_reader_options ropts = {
 			.flags = use_direct ? 0 : SNAP_READER_NO_DIRECT,
 		};
+		late.reader_flags = ropts.flags;
 		r = snap_reader_open(a->snapshot, &ropts, &rd);
 		if (r < 0)
 			return cs_errf(r, err, errlen, "snapshot %s: %s", a->snapshot,
@@ -1083,9 +1257,16 @@ static int do_restore(const struct restore_args *a, const struct shim_config *cf
 			r = -ENOMEM;
 			goto undo;
 		}
+		/* The pages images are unpacked while CRIU starts only where CRIU
+		 * stops at post-setup-namespaces: a tree with a mount namespace. */
+		const char *overlap = secure_getenv("STOKE_RESTORE_OVERLAP");
+		t->late_pages = !stream && cfg->ns[SHIM_NS_MOUNT].enabled &&
+				!(overlap && !strcmp(overlap, "0")) && can_unpack_late(rd);
 		t1 = cs_monotonic_ns();
 		if (stream)
 			r = stream_prepare(rd, images);
+		else if (t->late_pages)
+			r = unpack_early(rd, images, &late);
 		else
 			r = snap_reader_unpack(rd, images, 0);
 		t->unpack_ns = cs_monotonic_ns() - t1;
@@ -1162,6 +1343,8 @@ static int do_restore(const struct restore_args *a, const struct shim_config *cf
 		 * connections come back; locking it costs ~0.3 s of iptables. */
 		.skip_network_lock = !a->tcp_established,
 		.leave_stopped = a->on_create,
+		.before_pages = t->late_pages ? late_unpack_before_pages : NULL,
+		.before_pages_data = &late,
 	};
 	/* As runc: CRIU runs inside the new cgroup, so the restored tree is
 	 * born there and its memory is charged to it from the first page.
@@ -1207,6 +1390,22 @@ static int do_restore(const struct restore_args *a, const struct shim_config *cf
 	}
 	cg_origin_return(&origin);
 	cg_origin_done(&origin);
+	if (t->late_pages) {
+		/* Normally joined at CRIU's hook already. */
+		int q = late_unpack_join(&late);
+		t->pages_ns = late.res->ns;
+		t->pages_wait_ns = late.wait_ns;
+		t->snap.bytes_read += late.res->stats.bytes_read;
+		t->snap.bytes_decompressed += late.res->stats.bytes_decompressed;
+		t->snap.read_ns += late.res->stats.read_ns;
+		t->snap.decompress_ns += late.res->stats.decompress_ns;
+		if (q < 0) {
+			if (r > 0)
+				c.pid = r;
+			r = cs_errf(q, err, errlen, "snapshot %s: %s", a->snapshot, late.res->why);
+			goto undo;
+		}
+	}
 	if (r < 0) {
 		cs_errf(r, err, errlen, "%s%s", stoke_cr_error(),
 			a->snapshot && !a->work_path
@@ -1278,6 +1477,7 @@ static int do_restore(const struct restore_args *a, const struct shim_config *cf
 undo:
 	if (!err[0])
 		cs_errf(r, err, errlen, "%s", strerror(-r));
+	(void) late_unpack_join(&late); /* before its files are removed */
 	restore_ctx_undo(&c);
 	return r;
 }
@@ -1296,7 +1496,8 @@ static void report_timings(const struct restore_args *a, const struct restore_ti
 	printf("{\"id\":\"%s\",\"images\":\"%s\",\"source\":\"%s\",\"total_ms\":%.3f,\"open_ms\":%."
 	       "3f,"
 	       "\"unpack_ms\":%.3f,\"read_ms\":%.3f,\"decompress_ms\":%.3f,\"criu_ms\":%.3f,"
-	       "\"gpu_ms\":%.3f,\"bytes_read\":%llu,\"bytes_decompressed\":%llu,"
+	       "\"gpu_ms\":%.3f,\"pages_unpack_ms\":%.3f,\"pages_wait_ms\":%.3f,"
+	       "\"bytes_read\":%llu,\"bytes_decompressed\":%llu,"
 	       "\"processes\":%u,\"gpu_processes\":%u}\n",
 	       a->id,
 	       t->streamed	  ? "streamed"
@@ -1305,7 +1506,8 @@ static void report_timings(const struct restore_args *a, const struct restore_ti
 	       t->from_snapshot ? "snapshot" : "images", cs_ns_to_ms(t->total_ns),
 	       cs_ns_to_ms(t->open_ns), cs_ns_to_ms(t->unpack_ns), cs_ns_to_ms(t->snap.read_ns),
 	       cs_ns_to_ms(t->snap.decompress_ns), cs_ns_to_ms(t->cr.criu_ns),
-	       cs_ns_to_ms(t->cr.gpu_ns), (unsigned long long) t->snap.bytes_read,
+	       cs_ns_to_ms(t->cr.gpu_ns), cs_ns_to_ms(t->pages_ns), cs_ns_to_ms(t->pages_wait_ns),
+	       (unsigned long long) t->snap.bytes_read,
 	       (unsigned long long) t->snap.bytes_decompressed, t->cr.n_processes,
 	       t->cr.n_gpu_processes);
 	fflush(stdout);
@@ -1313,9 +1515,14 @@ static void report_timings(const struct restore_args *a, const struct restore_ti
 
 const char *shim_cr_snapshot_of(const struct shim_config *cfg)
 {
-	const char *s = NULL;
+	const char *s = NULL, *type = NULL;
 	if (!cfg->annotations ||
 	    cs_json_get_string(cfg->annotations, SHIM_SNAPSHOT_ANNOTATION, &s) < 0)
+		return NULL;
+	/* containerd's CRI copies pod annotations onto the pod's sandbox
+	 * ("pause") container too: that one always starts cold. */
+	if (cs_json_get_string(cfg->annotations, "io.kubernetes.cri.container-type", &type) == 0 &&
+	    strcmp(type, "sandbox") == 0)
 		return NULL;
 	return s && *s ? s : NULL;
 }

@@ -446,6 +446,26 @@ static int restore_with_binary(const struct stoke_cr_options *o, const char *log
 	return root > 0 ? root : -EIO;
 }
 
+/* libcriu's notify callback has no user data: the options of the restore
+ * running in this thread. */
+static __thread const struct stoke_cr_options *notify_opts;
+
+/* CRIU reports each of its hook points ("action scripts") and waits for the
+ * answer; post-setup-namespaces comes after the namespaces and mounts are
+ * made and before any task maps and fills its memory. */
+static int restore_notify(char *action, criu_notify_arg_t na)
+{
+	const struct stoke_cr_options *o = notify_opts;
+
+	if (!o || !o->before_pages || strcmp(action, "post-setup-namespaces") != 0)
+		return 0;
+	int r = o->before_pages(o->before_pages_data);
+	if (r != 0)
+		cr_set_error("restore aborted: the memory images could not be prepared (%s)",
+			     strerror(r < 0 ? -r : EIO));
+	return r != 0 ? -1 : 0;
+}
+
 int stoke_criu_restore(const struct stoke_cr_options *o)
 {
 	_cleanup_(criu_local_free_optsp) criu_opts *c = NULL;
@@ -487,6 +507,8 @@ int stoke_criu_restore(const struct stoke_cr_options *o)
 		if (r < 0)
 			return criu_result(r);
 	}
+	if (o->before_pages)
+		criu_local_set_notify_cb(c, restore_notify);
 	r = config_env_set(o, work);
 	if (r < 0)
 		return r;
@@ -499,7 +521,9 @@ int stoke_criu_restore(const struct stoke_cr_options *o)
 	sigemptyset(&chld);
 	sigaddset(&chld, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &chld, &old);
+	notify_opts = o;
 	r = criu_local_restore_child(c);
+	notify_opts = NULL;
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	(void) inherit_fds_set_cloexec(o, 1);
 	(void) unsetenv("CRIU_CONFIG_FILE");

@@ -92,6 +92,14 @@ struct stoke_cr_options {
 				    * (stoke_cr_streamer_start()), not from files */
 	const char *config_file;   /* extra criu options (criu's config file syntax), e.g.
 				    * "stream" or "lazy-pages"; not owned */
+	/* restore: called in the calling thread once CRIU has set up the tree's
+	 * namespaces and before it reads any page, so that pages images may
+	 * still be being written when the restore starts; non-zero aborts the
+	 * restore. Only for trees with a mount namespace of their own: CRIU
+	 * skips that step for others, so the call would never come. Not with
+	 * stream (ignored there). */
+	int (*before_pages)(void *userdata);
+	void *before_pages_data;
 	unsigned int timeout_s;	   /* 0: criu's default */
 	int log_level;		   /* 0: 4 (debug: criu's logs are how failures are explained) */
 };
