@@ -106,10 +106,9 @@ static void compress_job(struct snap_job *job, void **ctx)
 	 * (random float weights save ~10%) costs more decompression CPU at
 	 * restore than the disk time it saves. A capacity of 7/8 of the input
 	 * makes zstd give up early; such chunks are stored raw. */
-	size_t n = cctx && s->len > 1
-			   ? ZSTD_compressCCtx(cctx, s->out, s->len - s->len / 8, s->in, s->len,
-					       s->w->level)
-			   : (size_t) -1;
+	size_t n = cctx && s->len > 1 ? ZSTD_compressCCtx(cctx, s->out, s->len - s->len / 8, s->in,
+							  s->len, s->w->level)
+				      : (size_t) -1;
 	if (!cctx || ZSTD_isError(n) || n == 0 || n >= s->len) {
 		s->type = SNAP_CHUNK_RAW;
 		s->stored = s->in;
