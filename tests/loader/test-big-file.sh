@@ -19,8 +19,12 @@ grep -q "engine: io_uring" "$dir/out"
 grep -q " 0 buffered" "$dir/out"
 "$stoke" load --stats --verify --no-uring "$f" | tee "$dir/out"
 grep -q "engine: pread" "$dir/out"
-STOKE_LOADER_TEST_REFUSE_URING=1 "$stoke" load --stats --verify "$f" | tee "$dir/out"
+STOKE_LOADER_TEST_REFUSE_URING=1 "$stoke" load --stats --verify --copy "$f" | tee "$dir/out"
 grep -q "io_uring refused" "$dir/out"
+# Now wholly in the page cache: the default load maps it instead of copying.
+cat "$f" >/dev/null
+"$stoke" load --stats --verify "$f" | tee "$dir/out"
+grep -q "engine: mmap" "$dir/out"
 
 STOKE_LOADER_LIB=$lib PYTHONPATH=$pydir /usr/bin/python3 -B - "$f" <<'PY'
 import json, struct, sys
