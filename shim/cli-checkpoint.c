@@ -447,6 +447,26 @@ static int ext_add(struct ext_list *l, const char *key, const char *path, bool o
  * (one per hierarchy on v1/hybrid, under DEST/<hierarchy>; DEST itself on
  * v2): each is external, keyed by its place in the container. On dump the
  * value is that place; on restore the new container's directory. */
+/* The directory whose freezer holds a paused container, for CRIU's
+ * freeze-cgroup option: the v1 freezer hierarchy's (hybrid and v1 hosts
+ * freeze there), else the v2 directory (cgroup.freeze). */
+static const char *freezer_dir(const struct shim_cgroup *cg)
+{
+	const char *v2 = NULL;
+	for (size_t i = 0; cg && i < shim_cgroup_n_dirs(cg); i++) {
+		const char *mnt, *dir, *base;
+		int version;
+		if (shim_cgroup_dir(cg, i, &mnt, &dir, &version) < 0)
+			continue;
+		base = strrchr(mnt, '/');
+		if (version == 1 && base && strcmp(base + 1, "freezer") == 0)
+			return dir;
+		if (version == 2)
+			v2 = dir;
+	}
+	return v2;
+}
+
 static int ext_add_cgroup(struct ext_list *l, const struct shim_mount *m,
 			  const struct shim_cgroup *cg, bool restore)
 {
@@ -548,9 +568,12 @@ static int do_checkpoint(const struct shim_globals *g, const char *id,
 	r = shim_state_lock(g->root, id, &lock);
 	if (r < 0)
 		return log_error_errno(r, "checkpoint %s: cannot lock its state: %m", id), 1;
-	if (shim_state_status(g->root, s) != SHIM_STATUS_RUNNING)
-		return log_error("checkpoint %s: container is %s, not running", id,
-				 shim_status_name(shim_state_status(g->root, s))),
+	/* Paused is fine, as with runc: containerd pauses a task before its
+	 * checkpoint. CRIU then dumps through the freezer (and leaves it frozen). */
+	enum shim_status status = shim_state_status(g->root, s);
+	if (status != SHIM_STATUS_RUNNING && status != SHIM_STATUS_PAUSED)
+		return log_error("checkpoint %s: container is %s, not running or paused", id,
+				 shim_status_name(status)),
 		       1;
 	if (!s->config)
 		return log_error("checkpoint %s: its state has no config", id), 1;
@@ -559,6 +582,13 @@ static int do_checkpoint(const struct shim_globals *g, const char *id,
 		return log_error_errno(r, "checkpoint %s: config: %s", id, err), 1;
 	if (s->cgroup && shim_cgroup_from_json(s->cgroup, &cg) < 0)
 		return log_error("checkpoint %s: cannot read its cgroup from the state", id), 1;
+	const char *frozen_cgroup = NULL;
+	if (status == SHIM_STATUS_PAUSED) {
+		frozen_cgroup = freezer_dir(cg);
+		if (!frozen_cgroup)
+			return log_error("checkpoint %s: paused, but it has no freezer cgroup", id),
+			       1;
+	}
 	r = ext_build(&ext, cfg, cg, false);
 	if (r < 0)
 		return log_error_errno(r, "checkpoint %s: %m", id), 1;
@@ -612,6 +642,7 @@ static int do_checkpoint(const struct shim_globals *g, const char *id,
 		.shell_job = a->shell_job,
 		.file_locks = a->file_locks,
 		.cgroup_mode = a->cg_mode,
+		.freeze_cgroup = frozen_cgroup,
 	};
 	r = cs_mkdir_p(images, 0700);
 	if (r >= 0)

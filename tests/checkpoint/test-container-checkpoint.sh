@@ -97,8 +97,24 @@ echo "# --leave-running"
 st checkpoint --leave-running --snapshot "$WORK/s2.stoke" c2
 [ "$(status c2)" = running ] || fail "c2 is $(status c2) after checkpoint --leave-running"
 wait_count $(($(count) + 10))
+
+echo "# a paused container (containerd pauses before a checkpoint): stays paused"
+st pause c2
+frozen=$(count)
+st checkpoint --leave-running --snapshot "$WORK/s3.stoke" c2
+[ "$(status c2)" = paused ] || fail "c2 is $(status c2) after checkpointing it paused"
+sleep 0.3
+[ "$(count)" = "$frozen" ] || fail "the paused counter ran during or after the checkpoint"
+st resume c2
+wait_count $((frozen + 10))
 st delete --force c2
 nothing_left c2
+before=$(count)
+st restore --snapshot "$WORK/s3.stoke" --bundle "$BUNDLE" --detach c3p </dev/null
+[ "$(status c3p)" = running ] || fail "c3p is $(status c3p) after restoring a paused checkpoint"
+wait_count $((before + 10))
+st delete --force c3p
+nothing_left c3p
 
 echo "# --image-path / --work-path (containerd's runc shim's way)"
 start_counter c9
