@@ -686,10 +686,13 @@ static int do_checkpoint(const struct shim_globals *g, const char *id,
 			return 1;
 		}
 	}
+	/* Timings to the --log file only, as for restore (runc prints nothing). */
+	cs_log_set_stderr(false);
 	log_info("checkpoint %s: %u process(es), %u with CUDA; gpu %.1f ms, criu %.1f ms, "
 		 "pack %.1f ms",
 		 id, st.n_processes, st.n_gpu_processes, cs_ns_to_ms(st.gpu_ns),
 		 cs_ns_to_ms(st.criu_ns), cs_ns_to_ms(pack_ns));
+	cs_log_set_stderr(true);
 	(void) dump_ns;
 
 	/* As runc: without --leave-running the container is gone afterwards. */
@@ -1521,13 +1524,17 @@ undo:
 
 static void report_timings(const struct restore_args *a, const struct restore_timings *t)
 {
-	/* read: waiting for the file; decompress: CPU time of all threads. */
+	/* read: waiting for the file; decompress: CPU time of all threads.
+	 * To the --log file only: under containerd (runc's shim, ours, or
+	 * restore-on-create) our stderr is the container's own stderr. */
+	cs_log_set_stderr(false);
 	log_info("restore %s: total %.1f ms = open+check %.1f, unpack %.1f (read %.1f, "
 		 "decompress %.1f cpu), criu %.1f, gpu %.1f; %u process(es), %u with CUDA",
 		 a->id, cs_ns_to_ms(t->total_ns), cs_ns_to_ms(t->open_ns),
 		 cs_ns_to_ms(t->unpack_ns), cs_ns_to_ms(t->snap.read_ns),
 		 cs_ns_to_ms(t->snap.decompress_ns), cs_ns_to_ms(t->cr.criu_ns),
 		 cs_ns_to_ms(t->cr.gpu_ns), t->cr.n_processes, t->cr.n_gpu_processes);
+	cs_log_set_stderr(true);
 	if (!a->stats)
 		return;
 	printf("{\"id\":\"%s\",\"images\":\"%s\",\"source\":\"%s\",\"total_ms\":%.3f,\"open_ms\":%."
