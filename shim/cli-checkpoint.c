@@ -123,10 +123,18 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *) a, *(char *const *) b);
 }
 
+static bool is_dir_at(int dfd, const struct dirent *de)
+{
+	struct stat st;
+	if (de->d_type != DT_UNKNOWN)
+		return de->d_type == DT_DIR;
+	return fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
+}
+
 /* A fingerprint of the rootfs's identity: the names, types and sizes of the
  * entries of its program and library directories (one level), which differ
- * between images but not between runs of one image. Directory sizes and
- * writable places (/tmp, /var, /etc) stay out. */
+ * between images but not between runs of one image. Directory sizes,
+ * top-level directories and writable places (/tmp, /var, /etc) stay out. */
 static int rootfs_fingerprint(const char *rootfs, char ret[17])
 {
 	/* "" is the top level; symlinks are not followed (bin -> usr/bin). */
@@ -152,6 +160,11 @@ static int rootfs_fingerprint(const char *rootfs, char ret[17])
 		struct dirent *de;
 		while ((de = readdir(dir))) {
 			if (de->d_name[0] == '.')
+				continue;
+			/* Top-level directories stay out: the runtime creates mount
+			 * points there (a bind mount on /out), so they differ between
+			 * the checkpointed run and a fresh bundle of the same image. */
+			if (dirs[d][0] == '\0' && is_dir_at(dirfd(dir), de))
 				continue;
 			if (n == cap) {
 				cap = cap ? 2 * cap : 256;
