@@ -36,7 +36,8 @@ static void usage(FILE *out)
 		"\n"
 		"commands:\n%s"
 		"   snapshot     pack, unpack, inspect or verify a snapshot file\n"
-		"   load         stream model weights (safetensors, GGUF) into memory or onto GPUs\n",
+		"   load         stream model weights (safetensors, GGUF) into memory or onto "
+		"GPUs\n",
 		shim_cli_usage_verbs());
 }
 
@@ -58,19 +59,18 @@ enum {
 int main(int argc, char **argv)
 {
 	static const struct option options[] = {
-		{ "root", required_argument, NULL, OPT_ROOT },
-		{ "log", required_argument, NULL, OPT_LOG },
-		{ "log-format", required_argument, NULL, OPT_LOG_FORMAT },
-		{ "debug", no_argument, NULL, OPT_DEBUG },
-		{ "systemd-cgroup", no_argument, NULL, OPT_SYSTEMD_CGROUP },
+		{"root", required_argument, NULL, OPT_ROOT},
+		{"log", required_argument, NULL, OPT_LOG},
+		{"log-format", required_argument, NULL, OPT_LOG_FORMAT},
+		{"debug", no_argument, NULL, OPT_DEBUG},
+		{"systemd-cgroup", no_argument, NULL, OPT_SYSTEMD_CGROUP},
 		/* Accepted for runc compatibility; stoke finds criu itself. */
-		{ "criu", required_argument, NULL, OPT_CRIU },
-		{ "rootless", required_argument, NULL, OPT_ROOTLESS },
-		{ "version", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{}
-	};
-	struct shim_globals g = { .root = "/run/stoke" };
+		{"criu", required_argument, NULL, OPT_CRIU},
+		{"rootless", required_argument, NULL, OPT_ROOTLESS},
+		{"version", no_argument, NULL, 'v'},
+		{"help", no_argument, NULL, 'h'},
+		{}};
+	struct shim_globals g = {.root = "/run/stoke"};
 	int c;
 
 	/* "+" stops at the first non-option: the verb. */

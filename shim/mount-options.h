@@ -23,9 +23,9 @@ enum shim_mount_option_kind {
 struct shim_mount_option {
 	const char *name;
 	enum shim_mount_option_kind kind;
-	bool clear;		 /* SHIM_MOPT_FLAG/RECURSIVE: clear rather than set */
-	unsigned long flags;	 /* MS_* value for FLAG, PROPAGATION and BIND */
-	uint64_t attr;		 /* MOUNT_ATTR_* value for RECURSIVE */
+	bool clear;	     /* SHIM_MOPT_FLAG/RECURSIVE: clear rather than set */
+	unsigned long flags; /* MS_* value for FLAG, PROPAGATION and BIND */
+	uint64_t attr;	     /* MOUNT_ATTR_* value for RECURSIVE */
 };
 
 extern const struct shim_mount_option shim_mount_options[];

@@ -48,7 +48,8 @@ static json_object *capability_array(void)
 		char upper[64];
 		size_t i;
 		for (i = 0; name[i] && i + 1 < sizeof(upper); i++)
-			upper[i] = (char) (name[i] >= 'a' && name[i] <= 'z' ? name[i] - 32 : name[i]);
+			upper[i] =
+				(char) (name[i] >= 'a' && name[i] <= 'z' ? name[i] - 32 : name[i]);
 		upper[i] = '\0';
 		cap_free(name);
 		/* libcap names capabilities it does not know by number. */
@@ -62,10 +63,11 @@ static json_object *seccomp_object(void)
 {
 	json_object *s = json_object_new_object();
 	json_object_object_add(s, "enabled", json_object_new_boolean(1));
-	json_object_object_add(s, "actions",
-			       seccomp_name_array(shim_seccomp_actions, shim_seccomp_actions_count));
-	json_object_object_add(s, "operators", seccomp_name_array(shim_seccomp_operators,
-								  shim_seccomp_operators_count));
+	json_object_object_add(
+		s, "actions", seccomp_name_array(shim_seccomp_actions, shim_seccomp_actions_count));
+	json_object_object_add(
+		s, "operators",
+		seccomp_name_array(shim_seccomp_operators, shim_seccomp_operators_count));
 	json_object_object_add(s, "archs",
 			       seccomp_name_array(shim_seccomp_archs, shim_seccomp_archs_count));
 	json_object_object_add(s, "knownFlags",
@@ -90,8 +92,9 @@ static json_object *enabled_object(int enabled)
 static json_object *linux_object(void)
 {
 	json_object *l = json_object_new_object();
-	json_object_object_add(l, "namespaces",
-			       string_array(namespace_kinds, sizeof(namespace_kinds) / sizeof(char *)));
+	json_object_object_add(
+		l, "namespaces",
+		string_array(namespace_kinds, sizeof(namespace_kinds) / sizeof(char *)));
 	json_object_object_add(l, "capabilities", capability_array());
 
 	json_object *cg = json_object_new_object();

@@ -100,8 +100,8 @@ struct stoke_cr_options {
 	 * stream (ignored there). */
 	int (*before_pages)(void *userdata);
 	void *before_pages_data;
-	unsigned int timeout_s;	   /* 0: criu's default */
-	int log_level;		   /* 0: 4 (debug: criu's logs are how failures are explained) */
+	unsigned int timeout_s; /* 0: criu's default */
+	int log_level;		/* 0: 4 (debug: criu's logs are how failures are explained) */
 };
 
 /*! stoke_criu_dump() :

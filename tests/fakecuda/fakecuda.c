@@ -103,7 +103,7 @@ FAKE_API CUresult cuGetErrorName(CUresult error, const char **str)
 FAKE_API CUresult cuGetProcAddress_v2(const char *symbol, void **pfn, int cudaVersion,
 				      cuuint64_t flags, CUdriverProcAddressQueryResult *status)
 {
-	static const char *const suffixes[] = { "_v3", "_v2", "" };
+	static const char *const suffixes[] = {"_v3", "_v2", ""};
 	char name[256];
 
 	if (!symbol || !pfn)

@@ -111,7 +111,7 @@ static void test_read_write_all_pipe(void)
 static void test_send_recv_fd(void)
 {
 	int sv[2], p[2];
-	char tag[4] = { 0 };
+	char tag[4] = {0};
 
 	ASSERT_OK(RET_NERRNO(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv)));
 	ASSERT_OK(RET_NERRNO(pipe2(p, O_CLOEXEC)));
@@ -224,7 +224,7 @@ static void test_dlopen_table(void)
 	static const struct cs_dl_sym required_missing[] = {
 		CS_DL_SYM(struct libc_table, not_there),
 	};
-	struct libc_table t = { 0 };
+	struct libc_table t = {0};
 	void *h;
 	const char *missing = NULL;
 
