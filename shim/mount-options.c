@@ -9,39 +9,25 @@
 #define MS_NOSYMFOLLOW 256
 #endif
 
-/* clang-format off: one option per line reads best as a table */
-#define FLAG(n, f)                             \
-	{                                      \
-		n, SHIM_MOPT_FLAG, false, f, 0 \
-	}
-#define CLEAR(n, f)                           \
-	{                                     \
-		n, SHIM_MOPT_FLAG, true, f, 0 \
-	}
-#define PROP(n, f)                                    \
-	{                                             \
-		n, SHIM_MOPT_PROPAGATION, false, f, 0 \
-	}
-#define RSET(n, a)                                  \
-	{                                           \
-		n, SHIM_MOPT_RECURSIVE, false, 0, a \
-	}
-#define RCLEAR(n, a)                               \
-	{                                          \
-		n, SHIM_MOPT_RECURSIVE, true, 0, a \
-	}
+/* One option per line reads best as a table. */
+/* clang-format off */
+#define FLAG(n, f)	  { n, SHIM_MOPT_FLAG, false, f, 0 }
+#define CLEAR(n, f)	  { n, SHIM_MOPT_FLAG, true, f, 0 }
+#define PROP(n, f)	  { n, SHIM_MOPT_PROPAGATION, false, f, 0 }
+#define RSET(n, a)	  { n, SHIM_MOPT_RECURSIVE, false, 0, a }
+#define RCLEAR(n, a)	  { n, SHIM_MOPT_RECURSIVE, true, 0, a }
 
 /* Sorted by name (as `runc features` prints them). */
 const struct shim_mount_option shim_mount_options[] = {
 	CLEAR("async", MS_SYNCHRONOUS),
 	CLEAR("atime", MS_NOATIME),
-	{"bind", SHIM_MOPT_BIND, false, MS_BIND, 0},
-	{"defaults", SHIM_MOPT_FLAG, false, 0, 0},
+	{ "bind", SHIM_MOPT_BIND, false, MS_BIND, 0 },
+	{ "defaults", SHIM_MOPT_FLAG, false, 0, 0 },
 	CLEAR("dev", MS_NODEV),
 	CLEAR("diratime", MS_NODIRATIME),
 	FLAG("dirsync", MS_DIRSYNC),
 	CLEAR("exec", MS_NOEXEC),
-	{"idmap", SHIM_MOPT_EXTENSION, false, 0, 0},
+	{ "idmap", SHIM_MOPT_EXTENSION, false, 0, 0 },
 	FLAG("iversion", MS_I_VERSION),
 	FLAG("lazytime", MS_LAZYTIME),
 	CLEAR("loud", MS_SILENT),
@@ -59,13 +45,13 @@ const struct shim_mount_option shim_mount_options[] = {
 	FLAG("nosymfollow", MS_NOSYMFOLLOW),
 	PROP("private", MS_PRIVATE),
 	RCLEAR("ratime", MOUNT_ATTR_NOATIME),
-	{"rbind", SHIM_MOPT_BIND, false, MS_BIND | MS_REC, 0},
+	{ "rbind", SHIM_MOPT_BIND, false, MS_BIND | MS_REC, 0 },
 	RCLEAR("rdev", MOUNT_ATTR_NODEV),
 	RCLEAR("rdiratime", MOUNT_ATTR_NODIRATIME),
 	FLAG("relatime", MS_RELATIME),
 	FLAG("remount", MS_REMOUNT),
 	RCLEAR("rexec", MOUNT_ATTR_NOEXEC),
-	{"ridmap", SHIM_MOPT_EXTENSION, false, 0, 0},
+	{ "ridmap", SHIM_MOPT_EXTENSION, false, 0, 0 },
 	RSET("rnoatime", MOUNT_ATTR_NOATIME),
 	RSET("rnodev", MOUNT_ATTR_NODEV),
 	RSET("rnodiratime", MOUNT_ATTR_NODIRATIME),
@@ -93,7 +79,7 @@ const struct shim_mount_option shim_mount_options[] = {
 	CLEAR("suid", MS_NOSUID),
 	CLEAR("symfollow", MS_NOSYMFOLLOW),
 	FLAG("sync", MS_SYNCHRONOUS),
-	{"tmpcopyup", SHIM_MOPT_EXTENSION, false, 0, 0},
+	{ "tmpcopyup", SHIM_MOPT_EXTENSION, false, 0, 0 },
 	PROP("unbindable", MS_UNBINDABLE),
 };
 
