@@ -119,8 +119,11 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
   level = "info"
 TOML
 	ctd_start
-	"$here/make-busybox-image" "$T/busybox.tar" "$IMAGE"
-	c images import "$T/busybox.tar" >/dev/null || fail "ctr images import failed"
+	# The project's one image builder (tests/fixtures/); the tag is the
+	# manifest's ref name, the repository comes from --base-name.
+	"$here/../fixtures/make-busybox-oci-image" "$T/busybox.tar" "${IMAGE##*:}"
+	c images import --base-name "${IMAGE%:*}" "$T/busybox.tar" >/dev/null ||
+		fail "ctr images import failed"
 	c images ls -q | grep -qx "$IMAGE" || fail "image $IMAGE not listed after import"
 }
 
