@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -241,7 +242,7 @@ int cs_send_fd(int sock, int fd, const void *data, size_t len)
 	union {
 		struct cmsghdr h;
 		char buf[CMSG_SPACE(sizeof(int))];
-	} control = { 0 };
+	} control = {0};
 	struct msghdr msg = {
 		.msg_iov = &iov,
 		.msg_iovlen = 1,
@@ -257,10 +258,28 @@ int cs_send_fd(int sock, int fd, const void *data, size_t len)
 	for (;;) {
 		ssize_t n = sendmsg(sock, &msg, MSG_NOSIGNAL);
 		if (n >= 0)
-			return 0;
+			return len && (size_t) n < len ? cs_write_all(sock, (const char *) data + n,
+								      len - (size_t) n)
+						       : 0;
 		if (errno != EINTR)
 			return -errno;
 	}
+}
+
+int cs_unix_connect(const char *path, int *ret_fd)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, path);
+	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
+		return -errno;
+	*ret_fd = TAKE_FD(fd);
+	return 0;
 }
 
 int cs_recv_fd(int sock, void *data, size_t len)
@@ -273,7 +292,7 @@ int cs_recv_fd(int sock, void *data, size_t len)
 	union {
 		struct cmsghdr h;
 		char buf[CMSG_SPACE(sizeof(int))];
-	} control = { 0 };
+	} control = {0};
 	struct msghdr msg = {
 		.msg_iov = &iov,
 		.msg_iovlen = 1,

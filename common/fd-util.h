@@ -53,10 +53,17 @@ int cs_fd_set_nonblock(int fd, int enable);
 
 /*! cs_send_fd() / cs_recv_fd() :
  *  Pass one descriptor over a unix socket with SCM_RIGHTS, together with
- *  `len` bytes of `data` (at least one byte is always sent). The received
+ *  `len` bytes of `data` (at least one byte is always sent; on a stream
+ *  socket what the first sendmsg() did not take follows it). The received
  *  descriptor has O_CLOEXEC.
  * @return : 0 / the received fd, or -errno (-EBADMSG if no fd arrived). */
 int cs_send_fd(int sock, int fd, const void *data, size_t len);
 int cs_recv_fd(int sock, void *data, size_t len);
+
+/*! cs_unix_connect() :
+ *  Connect a new SOCK_STREAM unix socket (O_CLOEXEC) to `path`; *ret_fd is
+ *  owned by the caller.
+ * @return : 0, -ENAMETOOLONG if `path` does not fit a sockaddr_un, or -errno. */
+int cs_unix_connect(const char *path, int *ret_fd);
 
 #endif

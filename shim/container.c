@@ -363,49 +363,16 @@ static _Noreturn void child_main(struct create_ctx *c)
 
 /* ---- the parent ------------------------------------------------------- */
 
-static int write_map(pid_t pid, const char *file, const struct shim_id_map *m, size_t n)
-{
-	char path[64], buf[4096];
-	size_t len = 0;
-	for (size_t i = 0; i < n && len < sizeof(buf); i++)
-		len += (size_t) snprintf(buf + len, sizeof(buf) - len, "%u %u %u\n",
-					 m[i].container_id, m[i].host_id, m[i].size);
-	if (len >= sizeof(buf))
-		return -E2BIG;
-	snprintf(path, sizeof(path), "/proc/%d/%s", (int) pid, file);
-	_cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (write(fd, buf, len) != (ssize_t) len)
-		return -errno;
-	return 0;
-}
-
 static int write_maps(const struct shim_config *cfg, pid_t pid, char *err, size_t errlen)
 {
-	int r = write_map(pid, "uid_map", cfg->uid_mappings, cfg->n_uid_mappings);
+	int r = shim_write_id_map(pid, "uid_map", cfg->uid_mappings, cfg->n_uid_mappings);
 	if (r < 0)
 		return cs_errf_errno(r, err, errlen, "linux.uidMappings: write /proc/%d/uid_map",
 				     (int) pid);
-	r = write_map(pid, "gid_map", cfg->gid_mappings, cfg->n_gid_mappings);
+	r = shim_write_id_map(pid, "gid_map", cfg->gid_mappings, cfg->n_gid_mappings);
 	if (r < 0)
 		return cs_errf_errno(r, err, errlen, "linux.gidMappings: write /proc/%d/gid_map",
 				     (int) pid);
-	return 0;
-}
-
-static int connect_console(const char *path, int *ret)
-{
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sa.sun_path, path);
-	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
-		return -errno;
-	*ret = TAKE_FD(fd);
 	return 0;
 }
 
@@ -657,7 +624,7 @@ int shim_container_create(const struct shim_config *cfg, const struct shim_creat
 			console_fd = fcntl(o->console_fd, F_DUPFD_CLOEXEC, 3);
 			r = console_fd < 0 ? -errno : 0;
 		} else {
-			r = connect_console(o->console_socket, &console_fd);
+			r = cs_unix_connect(o->console_socket, &console_fd);
 		}
 		if (r < 0) {
 			cs_errf_errno(r, err, errlen, "connect to the console socket %s",

@@ -106,6 +106,12 @@ struct shim_rootfs_opts {
 	bool new_cgroupns; /* a new cgroup namespace: mount cgroup fs instead of binding */
 };
 
+/*! shim_write_id_map() :
+ *  Write the mappings `m` (n entries) to /proc/`pid`/`file` ("uid_map" or
+ *  "gid_map"), in one write as the kernel requires.
+ * @return : 0, -E2BIG if they do not fit a page, or -errno. */
+int shim_write_id_map(pid_t pid, const char *file, const struct shim_id_map *m, size_t n);
+
 /*! shim_rootfs_prepare() :
  *  In a process that already has its own mount namespace: make "/"
  *  rslave (or linux.rootfsPropagation), bind the rootfs onto itself and

@@ -151,21 +151,6 @@ static int open_ns(pid_t pid, enum shim_ns_type t, int *ret)
 	return 0;
 }
 
-static int connect_console(const char *path, int *ret)
-{
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sa.sun_path, path);
-	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
-		return -errno;
-	*ret = TAKE_FD(fd);
-	return 0;
-}
-
 int shim_container_exec(const char *root, const struct shim_state *s, const struct shim_config *cfg,
 			const struct shim_process *p, const struct shim_exec_opts *o,
 			pid_t *ret_pid, char *err, size_t errlen)
@@ -214,7 +199,7 @@ int shim_container_exec(const char *root, const struct shim_state *s, const stru
 			c.console_fd = fcntl(o->console_fd, F_DUPFD_CLOEXEC, 3);
 			r = c.console_fd < 0 ? -errno : 0;
 		} else {
-			r = connect_console(o->console_socket, &c.console_fd);
+			r = cs_unix_connect(o->console_socket, &c.console_fd);
 		}
 		if (r < 0) {
 			cs_errf_errno(r, err, errlen, "connect to the console socket");

@@ -305,7 +305,7 @@ static int mount_cgroup(const struct shim_mount *m, const char *dst,
 	return 0;
 }
 
-static int write_id_map(pid_t pid, const char *file, const struct shim_id_map *m, size_t n)
+int shim_write_id_map(pid_t pid, const char *file, const struct shim_id_map *m, size_t n)
 {
 	char path[64], buf[4096];
 	size_t len = 0;
@@ -364,10 +364,10 @@ static int idmap_userns(const struct shim_mount *m, int *ret)
 	 * pid for that /proc comes from the pidfd's fdinfo. */
 	pid_t procpid = proc_pid_of(pidfd);
 	close(pidfd);
-	r = procpid > 0 ? write_id_map(procpid, "uid_map", m->uid_mappings, m->n_uid_mappings)
+	r = procpid > 0 ? shim_write_id_map(procpid, "uid_map", m->uid_mappings, m->n_uid_mappings)
 			: -ESRCH;
 	if (r >= 0)
-		r = write_id_map(procpid, "gid_map", m->gid_mappings, m->n_gid_mappings);
+		r = shim_write_id_map(procpid, "gid_map", m->gid_mappings, m->n_gid_mappings);
 	if (r >= 0) {
 		char path[64];
 		snprintf(path, sizeof(path), "/proc/%d/ns/user", (int) procpid);

@@ -933,65 +933,23 @@ static int build_process_state(const struct shim_seccomp_filter *f, const char *
 	return 0;
 }
 
-/* sendmsg() with the fd on the first chunk, then the rest of the bytes. */
-static int send_fd_with_data(int sock, int fd, const char *data, size_t len)
-{
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} control = {0};
-	struct iovec iov = {.iov_base = (void *) data, .iov_len = len};
-	struct msghdr msg = {
-		.msg_iov = &iov,
-		.msg_iovlen = 1,
-		.msg_control = control.buf,
-		.msg_controllen = sizeof(control.buf),
-	};
-	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-	ssize_t n;
-
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &fd, sizeof(int));
-	do
-		n = sendmsg(sock, &msg, MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return -errno;
-	return cs_write_all(sock, data + n, len - (size_t) n);
-}
-
 int shim_seccomp_send_listener(const struct shim_seccomp_filter *f, int listener_fd,
 			       const char *state_json)
 {
 	_cleanup_close_ int sock = -EBADF;
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	json_object *msg = NULL;
-	const char *s;
 	int r;
 
 	if (!f || !f->listener_path || listener_fd < 0 || !state_json)
 		return -EINVAL;
-	if (strlen(f->listener_path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sa.sun_path, f->listener_path);
-
 	r = build_process_state(f, state_json, &msg);
 	if (r < 0)
 		return r;
-	sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (sock < 0) {
-		r = -errno;
-		goto out;
+	r = cs_unix_connect(f->listener_path, &sock);
+	if (r >= 0) {
+		const char *s = json_object_to_json_string_ext(msg, JSON_C_TO_STRING_PLAIN);
+		r = cs_send_fd(sock, listener_fd, s, strlen(s));
 	}
-	if (connect(sock, (struct sockaddr *) &sa, sizeof(sa)) < 0) {
-		r = -errno;
-		goto out;
-	}
-	s = json_object_to_json_string_ext(msg, JSON_C_TO_STRING_PLAIN);
-	r = send_fd_with_data(sock, listener_fd, s, strlen(s));
-out:
 	json_object_put(msg);
 	return r;
 }

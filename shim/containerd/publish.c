@@ -23,23 +23,15 @@
 
 static int pub_connect(struct shim *s)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	const char *addr = s->ttrpc_address;
-	_cleanup_close_ int fd = -EBADF;
 
 	if (!addr || !*addr)
 		return -ENOTCONN;
 	if (strncmp(addr, "unix://", 7) == 0)
 		addr += 7;
-	if (strlen(addr) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sa.sun_path, addr);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
-		return -errno;
-	s->pub_fd = TAKE_FD(fd);
+	int r = cs_unix_connect(addr, &s->pub_fd);
+	if (r < 0)
+		return r;
 	s->pub_stream = 1;
 	return 0;
 }

@@ -6,6 +6,7 @@
 #include <dlfcn.h>
 #include <math.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 
 #include "cleanup.h"
@@ -133,6 +134,38 @@ static void test_send_recv_fd(void)
 	close(p[1]);
 	close(sv[0]);
 	close(sv[1]);
+}
+
+static void test_unix_connect(void)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	char longpath[200];
+	int fd = -1;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/sock", tmpdir);
+	int srv = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ASSERT_OK(srv);
+	ASSERT_OK(RET_NERRNO(bind(srv, (struct sockaddr *) &sa, sizeof(sa))));
+	ASSERT_OK(RET_NERRNO(listen(srv, 1)));
+	ASSERT_OK(cs_unix_connect(sa.sun_path, &fd));
+	ASSERT_TRUE(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+	int peer = accept4(srv, NULL, NULL, SOCK_CLOEXEC);
+	ASSERT_OK(peer);
+	ASSERT_EQ(write(fd, "hi", 2), 2);
+	char b[2];
+	ASSERT_EQ(read(peer, b, 2), 2);
+	ASSERT_TRUE(memcmp(b, "hi", 2) == 0);
+	close(peer);
+	close(fd);
+	close(srv);
+
+	int untouched = -7;
+	memset(longpath, 'x', sizeof(longpath) - 1);
+	longpath[sizeof(longpath) - 1] = '\0';
+	ASSERT_ERR(cs_unix_connect(longpath, &untouched), -ENAMETOOLONG);
+	snprintf(longpath, sizeof(longpath), "%s/no-such-socket", tmpdir);
+	ASSERT_ERR(cs_unix_connect(longpath, &untouched), -ENOENT);
+	ASSERT_EQ(untouched, -7);
 }
 
 static void test_path(void)
@@ -294,6 +327,7 @@ int main(void)
 	RUN_TEST(test_mkdir_p_and_rm_rf);
 	RUN_TEST(test_read_write_all_pipe);
 	RUN_TEST(test_send_recv_fd);
+	RUN_TEST(test_unix_connect);
 	RUN_TEST(test_path);
 	RUN_TEST(test_json);
 	RUN_TEST(test_strv);
