@@ -419,6 +419,35 @@ static int load_config(const char *bundle, const char *id, struct shim_config **
 	return r;
 }
 
+/* What create and run share: parse the flags, check the id, load and
+ * validate the bundle's config, and fill the create options. Logs its
+ * errors. @return : 0 or -1. */
+static int prepare_create(int argc, char **argv, bool run, const struct shim_globals *g,
+			  struct create_args *a, const char **ret_id, struct shim_config **ret_cfg,
+			  struct shim_create_opts *ret_opts)
+{
+	const char *id;
+
+	if (parse_create_args(argc, argv, run, a, &id) < 0)
+		return -1;
+	if (!shim_state_id_valid(id))
+		return log_error("invalid container id \"%s\"", id), -1;
+	if (load_config(a->bundle, id, ret_cfg) < 0)
+		return -1;
+	*ret_opts = (struct shim_create_opts){
+		.id = id,
+		.root = g->root,
+		.pid_file = a->pid_file,
+		.console_socket = a->console_socket,
+		.console_fd = -1,
+		.no_pivot = a->no_pivot,
+		.no_new_keyring = a->no_new_keyring,
+		.preserve_fds = a->preserve_fds,
+	};
+	*ret_id = id;
+	return 0;
+}
+
 static int cmd_create(int argc, char **argv, const struct shim_globals *g)
 {
 	struct create_args a = {0};
@@ -427,22 +456,9 @@ static int cmd_create(int argc, char **argv, const struct shim_globals *g)
 	char err[ERRLEN] = "";
 	pid_t pid;
 
-	if (parse_create_args(argc, argv, false, &a, &id) < 0)
+	struct shim_create_opts o;
+	if (prepare_create(argc, argv, false, g, &a, &id, &cfg, &o) < 0)
 		return 1;
-	if (!shim_state_id_valid(id))
-		return log_error("invalid container id \"%s\"", id), 1;
-	if (load_config(a.bundle, id, &cfg) < 0)
-		return 1;
-	struct shim_create_opts o = {
-		.id = id,
-		.root = g->root,
-		.pid_file = a.pid_file,
-		.console_socket = a.console_socket,
-		.console_fd = -1,
-		.no_pivot = a.no_pivot,
-		.no_new_keyring = a.no_new_keyring,
-		.preserve_fds = a.preserve_fds,
-	};
 	/* org.stoke.snapshot: restore the process tree instead of process.args. */
 	int r = shim_cr_snapshot_of(cfg) ? shim_cr_create_restore(cfg, &o, &pid, err, sizeof(err))
 					 : shim_container_create(cfg, &o, &pid, err, sizeof(err));
@@ -463,24 +479,11 @@ static int cmd_run(int argc, char **argv, const struct shim_globals *g)
 	pid_t pid;
 	int r;
 
-	if (parse_create_args(argc, argv, true, &a, &id) < 0)
+	struct shim_create_opts o;
+	if (prepare_create(argc, argv, true, g, &a, &id, &cfg, &o) < 0)
 		return 1;
-	if (!shim_state_id_valid(id))
-		return log_error("invalid container id \"%s\"", id), 1;
-	if (load_config(a.bundle, id, &cfg) < 0)
-		return 1;
-	struct shim_create_opts o = {
-		.id = id,
-		.root = g->root,
-		.pid_file = a.pid_file,
-		.console_socket = a.console_socket,
-		.console_fd = -1,
-		.no_pivot = a.no_pivot,
-		.no_new_keyring = a.no_new_keyring,
-		.preserve_fds = a.preserve_fds,
-		.start_now = true,
-		.subreaper = !a.detach,
-	};
+	o.start_now = true;
+	o.subreaper = !a.detach;
 	bool relay = cfg->has_process && cfg->process.terminal && !a.console_socket;
 	if (relay && a.detach)
 		return log_error("container \"%s\": a detached container with a terminal needs "
