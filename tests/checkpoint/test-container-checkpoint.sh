@@ -71,6 +71,17 @@ nothing_left() {
 	! ls -a "$WORK" | grep -q '^\.stoke-checkpoint-' || fail "temporary images left in $WORK"
 }
 
+# CRIU reopens a restored process's files by path and checks their size, so
+# a restore needs the file system as it was at the dump (containerd keeps a
+# rootfs diff for the same reason). The counter may be caught holding
+# /out/status.tmp open; keep_out NAME saves /out while the container is
+# frozen or gone, put_back_out NAME brings that state back before a restore.
+keep_out() { rm -rf "$WORK/out.$1" && cp -a "$OUT" "$WORK/out.$1"; }
+put_back_out() {
+	find "$OUT" -mindepth 1 -delete
+	cp -a "$WORK/out.$1/." "$OUT/"
+}
+
 start_counter() {
 	local id=$1 bundle=${2:-$BUNDLE}
 	rm -f "$OUT/status"
@@ -83,10 +94,12 @@ echo "# checkpoint to a snapshot file, delete, restore"
 start_counter c1
 st checkpoint --snapshot "$WORK/s1.stoke" c1
 [ -s "$WORK/s1.stoke" ] || fail "no snapshot written"
+keep_out s1
 nothing_left c1 # without --leave-running the container is gone (as runc)
 before=$(count)
 sleep 0.3
 [ "$(count)" = "$before" ] || fail "the counter still runs after the checkpoint"
+put_back_out s1
 stats=$(st restore --snapshot "$WORK/s1.stoke" --bundle "$BUNDLE" --detach --stats c2 </dev/null)
 echo "$stats" | "$PY" -c 'import json,sys; s=json.load(sys.stdin); assert s["criu_ms"] > 0 and s["total_ms"] >= s["criu_ms"] and s["source"] == "snapshot", s' ||
 	fail "bad --stats output: $stats"
@@ -96,6 +109,7 @@ wait_count $((before + 10))
 echo "# --leave-running"
 st checkpoint --leave-running --snapshot "$WORK/s2.stoke" c2
 [ "$(status c2)" = running ] || fail "c2 is $(status c2) after checkpoint --leave-running"
+st snapshot verify "$WORK/s2.stoke" >/dev/null || fail "the --leave-running snapshot does not verify"
 wait_count $(($(count) + 10))
 
 echo "# a paused container (containerd pauses before a checkpoint): stays paused"
@@ -103,12 +117,14 @@ st pause c2
 frozen=$(count)
 st checkpoint --leave-running --snapshot "$WORK/s3.stoke" c2
 [ "$(status c2)" = paused ] || fail "c2 is $(status c2) after checkpointing it paused"
+keep_out s3
 sleep 0.3
 [ "$(count)" = "$frozen" ] || fail "the paused counter ran during or after the checkpoint"
 st resume c2
 wait_count $((frozen + 10))
 st delete --force c2
 nothing_left c2
+put_back_out s3
 before=$(count)
 st restore --snapshot "$WORK/s3.stoke" --bundle "$BUNDLE" --detach c3p </dev/null
 [ "$(status c3p)" = running ] || fail "c3p is $(status c3p) after restoring a paused checkpoint"
@@ -131,17 +147,19 @@ st delete --force c10
 nothing_left c10
 
 echo "# restore with CRIU's images streamed from the snapshot (no unpacking)"
-stats=$(STOKE_RESTORE_IMAGES=stream st restore --snapshot "$WORK/s2.stoke" --bundle "$BUNDLE" --detach --stats c8 </dev/null)
+put_back_out s3
+stats=$(STOKE_RESTORE_IMAGES=stream st restore --snapshot "$WORK/s3.stoke" --bundle "$BUNDLE" --detach --stats c8 </dev/null)
 echo "$stats" | grep -q '"images":"streamed"' || fail "not streamed: $stats"
 wait_count $(($(count) + 10))
 st delete --force c8
 nothing_left c8
 
-echo "# restore-on-create (annotation $WORK/s2.stoke)"
+echo "# restore-on-create (annotation $WORK/s3.stoke)"
 B2=$WORK/bundle2
 mkdir -p "$B2"
 cp "$BUNDLE/config.json" "$B2/"
-edit_config "$B2" "c['root']['path'] = '$BUNDLE/rootfs'; c.setdefault('annotations', {})['org.stoke.snapshot'] = '$WORK/s2.stoke'"
+edit_config "$B2" "c['root']['path'] = '$BUNDLE/rootfs'; c.setdefault('annotations', {})['org.stoke.snapshot'] = '$WORK/s3.stoke'"
+put_back_out s3
 st create --bundle "$B2" c3 </dev/null >/dev/null
 [ "$(status c3)" = created ] || fail "c3 is $(status c3) after create"
 before=$(count)
