@@ -987,6 +987,16 @@ static int stdio_inherit(json_object *meta, struct stoke_cr_inherit_fd *v, size_
 	return 0;
 }
 
+/* Let a tree restored stopped run (SIGCONT to each of its processes). */
+static void continue_tree(pid_t init)
+{
+	_cleanup_free_ pid_t *tree = NULL;
+	size_t n = 0;
+	if (stoke_cr_list_tree(init, &tree, &n) == 0)
+		for (size_t i = 0; i < n; i++)
+			(void) kill(tree[i], SIGCONT);
+}
+
 /* A helper waits on the exec fifo in place of an init blocked before execve:
  * `stoke start` writes it, the helper continues the stopped tree. It also
  * ends when the init dies (delete before start). */
@@ -1015,13 +1025,8 @@ static int spawn_start_helper(const char *fifo, pid_t init)
 		while (poll(p, 2, -1) < 0 && errno == EINTR)
 			;
 		char b;
-		if ((p[0].revents & POLLIN) && read(fd, &b, 1) == 1) {
-			pid_t *tree = NULL;
-			size_t n = 0;
-			if (stoke_cr_list_tree(init, &tree, &n) == 0)
-				for (size_t i = 0; i < n; i++)
-					(void) kill(tree[i], SIGCONT);
-		}
+		if ((p[0].revents & POLLIN) && read(fd, &b, 1) == 1)
+			continue_tree(init);
 		_exit(0);
 	}
 	close(fd);
@@ -1395,7 +1400,10 @@ static int do_restore(const struct restore_args *a, const struct shim_config *cf
 		/* The new network namespace has nothing to protect unless TCP
 		 * connections come back; locking it costs ~0.3 s of iptables. */
 		.skip_network_lock = !a->tcp_established,
-		.leave_stopped = a->on_create,
+		/* Always stopped: the tree runs only once its state is saved,
+		 * so a `delete` or `kill` right after its first answer finds
+		 * the container (restore-on-create: only at `stoke start`). */
+		.leave_stopped = true,
 		.before_pages = t->late_pages ? late_unpack_before_pages : NULL,
 		.before_pages_data = &late,
 	};
@@ -1523,6 +1531,8 @@ static int do_restore(const struct restore_args *a, const struct shim_config *cf
 			goto undo;
 		}
 	}
+	if (!a->on_create)
+		continue_tree(c.pid);
 	t->total_ns = cs_monotonic_ns() - t0;
 	*ret_pid = c.pid;
 	return 0;
