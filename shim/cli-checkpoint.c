@@ -11,10 +11,14 @@
  * into a temporary directory beside the snapshot, then packs it (the writer
  * compresses on all cores, keeps a chunk compressed only where zstd saves at
  * least 1/8, and renames into place only when complete). Restore unpacks
- * into tmpfs and restores from there; the pages images (nearly all the
- * bytes) are unpacked by a child process while stoke makes the cgroup and
- * mounts and CRIU makes the namespaces, and CRIU waits for it at its
- * post-setup-namespaces hook, before it reads any page.
+ * the small images into tmpfs; the memory pages (nearly all the bytes) of a
+ * one-process tree without GPU state are copied into the process over
+ * userfaultfd straight from the snapshot once CRIU has restored the rest
+ * (restore-pages.h); otherwise (STOKE_RESTORE_PAGES=tmpfs, several
+ * processes, GPU state) the pages images are unpacked too, by a child
+ * process while stoke makes the cgroup and mounts and CRIU makes the
+ * namespaces, and CRIU waits for it at its post-setup-namespaces hook,
+ * before it reads any page.
  *
  * Measured on the AI-server fixture (512 MiB of random float32 weights, 555
  * MB of pages; this 2-core VM, shared, so medians of alternating runs):
@@ -44,14 +48,23 @@
  * 1.06 s, 0.61 s, 1.27 s; fio O_DIRECT 1.13 GB/s, so reading the 555 MB of
  * pages alone takes 0.49 s. Cold, the pages unpack (0.37 s) ended before
  * CRIU reached its hook (CRIU's own start is slower cold).
- * What remains is CRIU's own: ~0.15 s before the pages, then one copy of
- * every page from tmpfs into fresh process memory (~0.47 s for 555 MB here,
- * the same copy runc restore's CRIU does from the page cache), and, cold,
- * reading the snapshot at the disk's speed before that copy can start.
- * The cost of unpacking is memory for the images while the restore runs
- * (removed right after).
+ * What remained was CRIU's own: ~0.15 s before the pages, then one copy of
+ * every page from tmpfs into fresh process memory (~0.42 s for 555 MB here,
+ * the same copy runc restore's CRIU does from the page cache), after waiting
+ * for the unpack into tmpfs, a copy runc does not make.
+ *  - Pages over userfaultfd (restore-pages.h), which drops that copy: warm,
+ *    --stats: total 0.47-0.53 s (criu 0.19-0.23 s without the pages, then
+ *    0.23-0.25 s to copy 553 MB on 2 cores) against 0.8-1.0 s through tmpfs;
+ *    cold: criu 0.31-0.35 s, copy 0.41-0.49 s (the disk's speed). First
+ *    correct answer, scripts/bench-restore -n 3: warm 0.62-0.72 s against
+ *    runc restore's 0.61-0.70 s, cold 0.79-0.85 s against 0.70-0.81 s
+ *    (through tmpfs: 0.98 s warm, 1.03 s cold). Asking the kernel to read
+ *    the snapshot ahead (fadvise WILLNEED) while CRIU runs made cold
+ *    restores slower (0.95-0.97 s against 0.79-0.85 s, alternating runs):
+ *    it competes with CRIU's own reads, so it was dropped.
  */
 #include "cli-checkpoint.h"
+#include "restore-pages.h"
 #include "errbuf.h"
 
 #include "cgroup.h"
@@ -834,6 +847,8 @@ struct restore_timings {
 	bool late_pages;	/* pages images unpacked while CRIU started */
 	uint64_t pages_ns;	/* the pages images' unpack (overlapped with CRIU) */
 	uint64_t pages_wait_ns; /* how long CRIU waited for them */
+	bool uffd_pages;	/* pages copied over userfaultfd (restore-pages.h) */
+	struct rp_stats rp;
 	struct snap_stats snap;
 	struct stoke_cr_stats cr;
 	bool from_snapshot;
@@ -1175,9 +1190,9 @@ static bool can_unpack_late(struct snap_reader *rd)
 	return pages > 0;
 }
 
-/* Unpack every image but the pages images into `dir` (created) and start the
- * thread that writes those into files created here. */
-static int unpack_early(struct snap_reader *rd, const char *dir, struct late_unpack *l)
+/* Unpack every image but the pages images into `dir` (created); those are
+ * created empty, their files kept open in `l`. */
+static int unpack_except_pages(struct snap_reader *rd, const char *dir, struct late_unpack *l)
 {
 	size_t n = snap_reader_entry_count(rd);
 	if (mkdir(dir, 0700) < 0)
@@ -1208,6 +1223,12 @@ static int unpack_early(struct snap_reader *rd, const char *dir, struct late_unp
 		if (r < 0)
 			return r;
 	}
+	return 0;
+}
+
+/* Start the child that writes the pages images into their files. */
+static int late_unpack_start(struct late_unpack *l)
+{
 	void *res = mmap(NULL, sizeof(*l->res), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
 			 -1, 0);
 	if (res == MAP_FAILED)
@@ -1222,6 +1243,55 @@ static int unpack_early(struct snap_reader *rd, const char *dir, struct late_unp
 	return 0;
 }
 
+/* Write the pages images now (no CRIU hook to wait at). */
+static int unpack_pages_now(struct snap_reader *rd, struct late_unpack *l)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		int r = snap_reader_extract_fd(rd, l->idx[i], l->fds[i]);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* How the pages reach the process: over userfaultfd straight from the
+ * snapshot (restore-pages.h; the default where it applies), or unpacked
+ * into tmpfs for CRIU (STOKE_RESTORE_PAGES=tmpfs, and every tree it does
+ * not apply to: see rp_prepare()). */
+static bool want_uffd_pages(void)
+{
+	const char *m = secure_getenv("STOKE_RESTORE_PAGES");
+	return !(m && !strcmp(m, "tmpfs"));
+}
+
+/* Unpack the snapshot's images for CRIU with the pages served over
+ * userfaultfd (*ret_pages set), or else unpacked while CRIU starts (late)
+ * or before it. */
+static int unpack_for_criu(struct snap_reader *rd, const char *snapshot, const char *images,
+			   const char *work, bool late_ok, struct late_unpack *late,
+			   struct restore_timings *t, struct restore_pages **ret_pages, char *err,
+			   size_t errlen)
+{
+	int r = unpack_except_pages(rd, images, late);
+	if (r < 0)
+		return cs_errf(r, err, errlen, "snapshot %s: %s", snapshot, snap_last_error());
+	if (want_uffd_pages() && stoke_cr_images_need_gpu(images) == 0) {
+		r = rp_prepare(rd, snapshot, late->reader_flags, images, work, ret_pages, err,
+			       errlen);
+		if (r < 0)
+			return r;
+		if (r > 0) {
+			t->uffd_pages = true;
+			return 0;
+		}
+	}
+	t->late_pages = late_ok;
+	r = late_ok ? late_unpack_start(late) : unpack_pages_now(rd, late);
+	if (r < 0)
+		return cs_errf(r, err, errlen, "snapshot %s: %s", snapshot, snap_last_error());
+	return 0;
+}
+
 static int do_restore(const struct restore_args *a, const struct shim_config *cfg, pid_t *ret_pid,
 		      struct restore_timings *t, char *err, size_t errlen)
 {
@@ -1232,6 +1302,7 @@ static int do_restore(const struct restore_args *a, const struct shim_config *cf
 	_cleanup_free_ char *images = NULL, *work = NULL;
 	_cleanup_close_ int netns_fd = -EBADF;
 	_cleanup_(late_unpack_done) struct late_unpack late = {.snapshot = a->snapshot};
+	_cleanup_(rp_freep) struct restore_pages *pages = NULL;
 	struct stoke_cr_inherit_fd inherit[4];
 	char keys[3][64];
 	size_t n_inherit = 0;
@@ -1311,26 +1382,29 @@ static int do_restore(const struct restore_args *a, const struct shim_config *cf
 			goto undo;
 		}
 		if (asprintf(&images, "%s/images", c.tmp) < 0 ||
-		    asprintf(&work, "%s/work", c.tmp) < 0) {
+		    (a->work_path ? !(work = strdup(a->work_path))
+				  : asprintf(&work, "%s/work", c.tmp) < 0)) {
 			r = -ENOMEM;
 			goto undo;
 		}
 		/* The pages images are unpacked while CRIU starts only where CRIU
 		 * stops at post-setup-namespaces: a tree with a mount namespace. */
 		const char *overlap = secure_getenv("STOKE_RESTORE_OVERLAP");
-		t->late_pages = !stream && cfg->ns[SHIM_NS_MOUNT].enabled &&
-				!(overlap && !strcmp(overlap, "0")) && can_unpack_late(rd);
+		bool late_ok =
+			cfg->ns[SHIM_NS_MOUNT].enabled && !(overlap && !strcmp(overlap, "0"));
+		bool by_parts = !stream && can_unpack_late(rd);
 		t1 = cs_monotonic_ns();
-		if (stream)
-			r = stream_prepare(rd, images);
-		else if (t->late_pages)
-			r = unpack_early(rd, images, &late);
+		if (by_parts)
+			r = unpack_for_criu(rd, a->snapshot, images, work, late_ok, &late, t,
+					    &pages, err, errlen);
 		else
-			r = snap_reader_unpack(rd, images, 0);
+			r = stream ? stream_prepare(rd, images) : snap_reader_unpack(rd, images, 0);
 		t->unpack_ns = cs_monotonic_ns() - t1;
 		snap_reader_get_stats(rd, &t->snap);
 		if (r < 0) {
-			cs_errf(r, err, errlen, "snapshot %s: %s", a->snapshot, snap_last_error());
+			if (!by_parts)
+				cs_errf(r, err, errlen, "snapshot %s: %s", a->snapshot,
+					snap_last_error());
 			goto undo;
 		}
 	} else {
@@ -1340,10 +1414,6 @@ static int do_restore(const struct restore_args *a, const struct shim_config *cf
 			r = -ENOMEM;
 			goto undo;
 		}
-	}
-	if (a->snapshot && a->work_path) {
-		free(work);
-		work = strdup(a->work_path);
 	}
 
 	/* 4. The cgroup, and what CRIU binds into the new mount namespace. */
@@ -1404,6 +1474,7 @@ static int do_restore(const struct restore_args *a, const struct shim_config *cf
 		 * so a `delete` or `kill` right after its first answer finds
 		 * the container (restore-on-create: only at `stoke start`). */
 		.leave_stopped = true,
+		.lazy_pages = t->uffd_pages,
 		.before_pages = t->late_pages ? late_unpack_before_pages : NULL,
 		.before_pages_data = &late,
 	};
@@ -1411,6 +1482,14 @@ static int do_restore(const struct restore_args *a, const struct shim_config *cf
 	 * born there and its memory is charged to it from the first page.
 	 * With the default mode CRIU then leaves cgroups alone; an explicit
 	 * --manage-cgroups-mode hands them to CRIU (under the new cgroup). */
+	if (pages) {
+		/* Forked before entering the container's cgroup. */
+		r = rp_start(pages);
+		if (r < 0) {
+			cs_errf(r, err, errlen, "start the page server");
+			goto undo;
+		}
+	}
 	struct cg_origin origin = {};
 	r = cg_origin_get(c.cg, &origin);
 	if (r >= 0)
@@ -1432,6 +1511,17 @@ static int do_restore(const struct restore_args *a, const struct shim_config *cf
 		}
 	}
 	r = stoke_cr_restore(&o, &t->cr);
+	if (pages && r >= 0) {
+		/* The tree is stopped: it runs once every page is in. */
+		int q = rp_finish(pages, &t->rp, err, errlen);
+		if (q < 0) {
+			c.pid = r;
+			r = q;
+			cg_origin_return(&origin);
+			cg_origin_done(&origin);
+			goto undo;
+		}
+	}
 	if (stream) {
 		struct snap_stats ss = {};
 		int q = stoke_cr_streamer_stop(streamer, &ss);
@@ -1557,6 +1647,12 @@ static void report_timings(const struct restore_args *a, const struct restore_ti
 		 cs_ns_to_ms(t->unpack_ns), cs_ns_to_ms(t->snap.read_ns),
 		 cs_ns_to_ms(t->snap.decompress_ns), cs_ns_to_ms(t->cr.criu_ns),
 		 cs_ns_to_ms(t->cr.gpu_ns), t->cr.n_processes, t->cr.n_gpu_processes);
+	if (t->uffd_pages)
+		log_info("restore %s: pages over userfaultfd: %.1f MB copied in %.1f ms after "
+			 "CRIU (waited %.1f), %.1f MB left to CRIU, %u fault(s) served",
+			 a->id, (double) t->rp.lazy_bytes / 1e6, cs_ns_to_ms(t->rp.copy_ns),
+			 cs_ns_to_ms(t->rp.wait_ns), (double) t->rp.eager_bytes / 1e6,
+			 t->rp.faults);
 	cs_log_set_stderr(true);
 	if (!a->stats)
 		return;
@@ -1564,6 +1660,7 @@ static void report_timings(const struct restore_args *a, const struct restore_ti
 	       "3f,"
 	       "\"unpack_ms\":%.3f,\"read_ms\":%.3f,\"decompress_ms\":%.3f,\"criu_ms\":%.3f,"
 	       "\"gpu_ms\":%.3f,\"pages_unpack_ms\":%.3f,\"pages_wait_ms\":%.3f,"
+	       "\"pages\":\"%s\",\"pages_copy_ms\":%.3f,\"pages_lazy_bytes\":%llu,"
 	       "\"bytes_read\":%llu,\"bytes_decompressed\":%llu,"
 	       "\"processes\":%u,\"gpu_processes\":%u}\n",
 	       a->id,
@@ -1574,6 +1671,11 @@ static void report_timings(const struct restore_args *a, const struct restore_ti
 	       cs_ns_to_ms(t->open_ns), cs_ns_to_ms(t->unpack_ns), cs_ns_to_ms(t->snap.read_ns),
 	       cs_ns_to_ms(t->snap.decompress_ns), cs_ns_to_ms(t->cr.criu_ns),
 	       cs_ns_to_ms(t->cr.gpu_ns), cs_ns_to_ms(t->pages_ns), cs_ns_to_ms(t->pages_wait_ns),
+	       t->uffd_pages	  ? "uffd"
+	       : t->streamed	  ? "streamed"
+	       : t->from_snapshot ? "tmpfs"
+				  : "directory",
+	       cs_ns_to_ms(t->rp.copy_ns), (unsigned long long) t->rp.lazy_bytes,
 	       (unsigned long long) t->snap.bytes_read,
 	       (unsigned long long) t->snap.bytes_decompressed, t->cr.n_processes,
 	       t->cr.n_gpu_processes);

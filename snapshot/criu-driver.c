@@ -192,11 +192,11 @@ static int criu_result(int r)
 /* libcriu has no setter for a config file (the way to pass options it has
  * no setter for, such as leave-stopped, stream or lazy-pages); criu reads
  * the file named by CRIU_CONFIG_FILE in the environment it inherits. Set it
- * for one call. With leave_stopped or stream, a file in the work directory
+ * for one call. With leave_stopped, stream or lazy_pages, a file in the work directory
  * holds those options and the caller's file's lines. */
 static int config_env_set(const struct stoke_cr_options *o, int work_fd)
 {
-	if (!o->leave_stopped && !o->stream) {
+	if (!o->leave_stopped && !o->stream && !o->lazy_pages) {
 		if (!o->config_file)
 			return unsetenv("CRIU_CONFIG_FILE") < 0 ? -errno : 0;
 		return setenv("CRIU_CONFIG_FILE", o->config_file, 1) < 0 ? -errno : 0;
@@ -210,9 +210,9 @@ static int config_env_set(const struct stoke_cr_options *o, int work_fd)
 		if (r < 0)
 			return r;
 	}
-	const char *ours = o->leave_stopped
-				   ? (o->stream ? "leave-stopped\nstream\n" : "leave-stopped\n")
-				   : "stream\n";
+	char ours[64];
+	snprintf(ours, sizeof(ours), "%s%s%s", o->leave_stopped ? "leave-stopped\n" : "",
+		 o->stream ? "stream\n" : "", o->lazy_pages ? "lazy-pages\n" : "");
 	size_t total = strlen(ours) + len;
 	_cleanup_free_ char *conf = malloc(total + 1);
 	if (!conf)
@@ -386,6 +386,8 @@ static int restore_with_binary(const struct stoke_cr_options *o, const char *log
 		arg(&a, "--stream");
 	if (o->leave_stopped)
 		arg(&a, "--leave-stopped");
+	if (o->lazy_pages)
+		arg(&a, "--lazy-pages");
 	if (o->root)
 		arg(&a, "--root=%s", o->root);
 	if (o->cgroup_root)

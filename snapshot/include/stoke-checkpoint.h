@@ -90,6 +90,9 @@ struct stoke_cr_options {
 	bool leave_stopped;	   /* restore: the tree stays stopped (SIGSTOP) afterwards */
 	bool stream;		   /* restore: images come from an image streamer in images_dir
 				    * (stoke_cr_streamer_start()), not from files */
+	bool lazy_pages;	   /* restore: the pages the pagemap marks lazy are left to a
+				    * userfaultfd server listening on lazy-pages.socket in
+				    * the work directory (CRIU's --lazy-pages protocol) */
 	const char *config_file;   /* extra criu options (criu's config file syntax), e.g.
 				    * "stream" or "lazy-pages"; not owned */
 	/* restore: called in the calling thread once CRIU has set up the tree's
