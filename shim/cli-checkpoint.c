@@ -12,10 +12,10 @@
  * compresses on all cores, keeps a chunk compressed only where zstd saves at
  * least 1/8, and renames into place only when complete). Restore unpacks
  * the small images into tmpfs; the memory pages (nearly all the bytes) of a
- * one-process tree without GPU state are copied into the process over
- * userfaultfd straight from the snapshot once CRIU has restored the rest
- * (restore-pages.h); otherwise (STOKE_RESTORE_PAGES=tmpfs, several
- * processes, GPU state) the pages images are unpacked too, by a child
+ * tree without GPU state are copied into its processes over userfaultfd
+ * straight from the snapshot once CRIU has restored the rest
+ * (restore-pages.h); otherwise (STOKE_RESTORE_PAGES=tmpfs, GPU state,
+ * incremental images) the pages images are unpacked too, by a child
  * process while stoke makes the cgroup and mounts and CRIU makes the
  * namespaces, and CRIU waits for it at its post-setup-namespaces hook,
  * before it reads any page.

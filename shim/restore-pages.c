@@ -86,11 +86,26 @@ struct rp_shared {
 	} worker[MAX_WORKERS];
 };
 
+struct writer {
+	uint8_t *buf;
+	size_t len, cap;
+};
+
+/* One restored process: its lazy memory and where the bytes are. */
+struct proc {
+	unsigned vpid;	    /* the pid in the images (and in CRIU's messages) */
+	uint32_t pages_id;  /* its pages-N.img */
+	size_t pages_entry; /* that image's index in the snapshot */
+	struct range_list lazy, eager;
+	struct writer pagemap; /* the rewritten pagemap image */
+	int uffd;	       /* in the server process, once CRIU sent it */
+};
+
 struct restore_pages {
 	char *snapshot;
 	unsigned reader_flags;
-	size_t pages_entry; /* pages-N.img's index in the snapshot */
-	struct range_list lazy;
+	struct proc *procs;
+	size_t n_procs;
 	uint64_t lazy_bytes, eager_bytes;
 	uint64_t prepare_ns;
 
@@ -100,7 +115,6 @@ struct restore_pages {
 	struct rp_shared *sh;
 
 	/* In the server process only. */
-	int uffd;
 	pid_t workers[MAX_WORKERS];
 	int worker_fds[MAX_WORKERS]; /* pidfds */
 	unsigned n_workers, workers_left;
@@ -285,11 +299,6 @@ static int read_pagemap(int dfd, const char *name, struct pagemap *pm, char *err
 	return 0;
 }
 
-struct writer {
-	uint8_t *buf;
-	size_t len, cap;
-};
-
 static int w_put(struct writer *w, const void *data, size_t len)
 {
 	if (w->len + len > w->cap) {
@@ -378,8 +387,10 @@ static int split_pagemap(const struct pagemap *pm, const struct vma *v, size_t n
 
 /* ---- the images directory ---- */
 
-/* The one process's mm image name, or 0 when there are several (or none). */
-static int single_process(int dfd, char name[64])
+/* The vpids of the processes with memory images (mm-PID.img), in *ret.
+ * @return : their count; 0 when there are none or the images are
+ *           incremental (a parent directory): out of scope; -errno. */
+static int list_processes(int dfd, unsigned **ret)
 {
 	_cleanup_(closedirp) DIR *d = NULL;
 	int fd = dup(dfd);
@@ -390,20 +401,38 @@ static int single_process(int dfd, char name[64])
 		close(fd);
 		return -errno;
 	}
-	int n = 0;
+	unsigned *v = NULL;
+	size_t n = 0, cap = 0;
 	struct dirent *de;
 	while ((de = readdir(d))) {
 		size_t len = strlen(de->d_name);
-		if (!strncmp(de->d_name, "parent", 6))
-			return 0; /* incremental images: out of scope */
-		if (len < 8 || len >= 64 || strncmp(de->d_name, "mm-", 3) != 0 ||
+		unsigned vpid;
+		if (!strncmp(de->d_name, "parent", 6)) {
+			free(v);
+			return 0;
+		}
+		if (len < 8 || len >= 32 || strncmp(de->d_name, "mm-", 3) != 0 ||
 		    strcmp(de->d_name + len - 4, ".img") != 0 ||
-		    strspn(de->d_name + 3, "0123456789") != len - 7)
+		    strspn(de->d_name + 3, "0123456789") != len - 7 ||
+		    sscanf(de->d_name, "mm-%u.img", &vpid) != 1)
 			continue;
-		if (++n == 1)
-			memcpy(name, de->d_name, len + 1);
+		if (n == cap) {
+			cap = cap ? cap * 2 : 8;
+			unsigned *nv = realloc(v, cap * sizeof(*nv));
+			if (!nv) {
+				free(v);
+				return -ENOMEM;
+			}
+			v = nv;
+		}
+		v[n++] = vpid;
 	}
-	return n == 1;
+	if (n > 4096) {
+		free(v);
+		return -E2BIG;
+	}
+	*ret = v;
+	return (int) n;
 }
 
 /* Write the eager ranges of pages entry `index` at their offsets in `fd`,
@@ -440,43 +469,45 @@ static int write_eager(struct snap_reader *rd, size_t index, int fd, uint64_t si
 	return 0;
 }
 
-/* Fill pages images: `lazy_id`'s only with the eager ranges, others whole. */
-static int write_pages(struct snap_reader *rd, int dfd, uint32_t lazy_id,
-		       const struct range_list *eager, size_t *ret_lazy_entry, char *err,
-		       size_t errlen)
+/* Fill the pages images: each process's only with its eager ranges, the
+ * others (shared memory's) whole. */
+static int write_pages(struct snap_reader *rd, int dfd, struct proc *procs, size_t n_procs,
+		       char *err, size_t errlen)
 {
-	char lazy_name[64];
-	snprintf(lazy_name, sizeof(lazy_name), "pages-%u.img", lazy_id);
-	bool found = false;
-	size_t n = snap_reader_entry_count(rd);
+	size_t n = snap_reader_entry_count(rd), found = 0;
 	for (size_t i = 0; i < n; i++) {
 		struct snap_entry_info e;
+		unsigned id;
 		int r = snap_reader_entry(rd, i, &e);
 		if (r < 0)
 			return r;
-		if (strncmp(e.name, "pages-", 6) != 0)
+		if (sscanf(e.name, "pages-%u.img", &id) != 1)
 			continue;
 		_cleanup_close_ int fd = openat(dfd, e.name, O_WRONLY | O_CLOEXEC);
 		if (fd < 0)
 			return cs_errf(-errno, err, errlen, "open the image %s", e.name);
-		if (strcmp(e.name, lazy_name) != 0) {
+		struct proc *owner = NULL;
+		for (size_t k = 0; k < n_procs && !owner; k++)
+			if (procs[k].pages_id == id)
+				owner = &procs[k];
+		if (!owner) {
 			r = snap_reader_extract_fd(rd, i, fd);
 			if (r < 0)
 				return cs_errf(r, err, errlen, "%s: %s", e.name, snap_last_error());
 			continue;
 		}
-		found = true;
-		*ret_lazy_entry = i;
+		found++;
+		owner->pages_entry = i;
 		if (ftruncate(fd, (off_t) e.size) < 0)
 			return cs_errf(-errno, err, errlen, "size the image %s", e.name);
-		r = write_eager(rd, i, fd, e.size, eager);
+		r = write_eager(rd, i, fd, e.size, &owner->eager);
 		if (r < 0)
 			return cs_errf(r, err, errlen, "%s: %s", e.name,
 				       r == -EBADMSG ? snap_last_error() : strerror(-r));
 	}
-	if (!found)
-		return cs_errf(-EBADMSG, err, errlen, "the snapshot has no %s for its pagemap",
-			       lazy_name);
+	if (found != n_procs)
+		return cs_errf(-EBADMSG, err, errlen,
+			       "the snapshot lacks a pages image that a pagemap names");
 	return 0;
 }
 
@@ -505,6 +536,49 @@ static int listen_at(const char *work_dir, int *ret_fd, char **ret_path)
 	return 0;
 }
 
+/* Read one process's memory map and pagemap and lay the pagemap out again
+ * (into pr->pagemap). @return : 1, 0 out of scope, -errno with `err`. */
+static int plan_process(int dfd, struct proc *pr, char *err, size_t errlen)
+{
+	char mm_name[32], pm_name[32];
+	snprintf(mm_name, sizeof(mm_name), "mm-%u.img", pr->vpid);
+	snprintf(pm_name, sizeof(pm_name), "pagemap-%u.img", pr->vpid);
+	_cleanup_free_ struct vma *vmas = NULL;
+	size_t nv = 0;
+	int r = read_vmas(dfd, mm_name, &vmas, &nv, err, errlen);
+	if (r < 0)
+		return r;
+	struct pagemap pm = {};
+	r = read_pagemap(dfd, pm_name, &pm, err, errlen);
+	bool marked = false; /* CRIU marks lazy-able pages PE_LAZY when it dumps */
+	for (size_t i = 0; r >= 0 && i < pm.n; i++) {
+		uint32_t f = pe_flags(pm.e[i]);
+		if (f & PE_PARENT) {
+			log_debug("pages not over userfaultfd: %s has pages in a parent", pm_name);
+			pagemap_done(&pm);
+			return 0;
+		}
+		marked |= (f & PE_LAZY) != 0;
+	}
+	if (r >= 0) {
+		pr->pages_id = pm.pages_id;
+		r = split_pagemap(&pm, vmas, nv, marked, &pr->pagemap, &pr->lazy, &pr->eager);
+		r = r < 0 ? cs_errf(r, err, errlen, "lay out %s again", pm_name) : 1;
+	}
+	pagemap_done(&pm);
+	return r;
+}
+
+static void procs_free(struct proc *v, size_t n)
+{
+	for (size_t k = 0; v && k < n; k++) {
+		free(v[k].lazy.v);
+		free(v[k].eager.v);
+		free(v[k].pagemap.buf);
+	}
+	free(v);
+}
+
 int rp_prepare(struct snap_reader *rd, const char *snapshot, unsigned reader_flags,
 	       const char *images_dir, const char *work_dir, struct restore_pages **ret, char *err,
 	       size_t errlen)
@@ -513,67 +587,49 @@ int rp_prepare(struct snap_reader *rd, const char *snapshot, unsigned reader_fla
 	_cleanup_close_ int dfd = open(images_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		return cs_errf(-errno, err, errlen, "open %s", images_dir);
-	char mm_name[64];
-	int r = single_process(dfd, mm_name);
+	_cleanup_free_ unsigned *vpids = NULL;
+	int r = list_processes(dfd, &vpids);
 	if (r <= 0) {
 		if (r == 0)
-			log_debug("pages not over userfaultfd: not one process, or incremental "
-				  "images");
+			log_debug("pages not over userfaultfd: no process, or incremental images");
 		return r;
 	}
-	unsigned pid;
-	if (sscanf(mm_name, "mm-%u.img", &pid) != 1)
-		return 0;
-	char pm_name[64];
-	snprintf(pm_name, sizeof(pm_name), "pagemap-%u.img", pid);
-
-	_cleanup_free_ struct vma *vmas = NULL;
-	size_t nv = 0;
-	r = read_vmas(dfd, mm_name, &vmas, &nv, err, errlen);
-	if (r < 0)
-		return r;
-	struct pagemap pm = {};
-	r = read_pagemap(dfd, pm_name, &pm, err, errlen);
-	if (r < 0) {
-		pagemap_done(&pm);
-		return r;
-	}
-	bool marked = false; /* CRIU marks lazy-able pages PE_LAZY when it dumps */
-	for (size_t i = 0; i < pm.n; i++) {
-		uint32_t f = pe_flags(pm.e[i]);
-		if (f & PE_PARENT) {
-			pagemap_done(&pm);
-			log_debug("pages not over userfaultfd: %s has pages in a parent", pm_name);
-			return 0;
-		}
-		marked |= (f & PE_LAZY) != 0;
-	}
-
 	struct restore_pages *p = calloc(1, sizeof(*p));
-	struct writer w = {};
-	struct range_list eager = {};
-	if (!p) {
-		pagemap_done(&pm);
+	if (!p)
+		return -ENOMEM;
+	p->listen_fd = -EBADF;
+	p->procs = calloc((size_t) r, sizeof(*p->procs));
+	if (!p->procs) {
+		rp_free(p);
 		return -ENOMEM;
 	}
-	p->listen_fd = p->uffd = -EBADF;
-	r = split_pagemap(&pm, vmas, nv, marked, &w, &p->lazy, &eager);
-	uint32_t pages_id = pm.pages_id;
-	pagemap_done(&pm);
-	if (r >= 0)
-		r = cs_write_file_atomic(dfd, pm_name, w.buf, w.len, 0600);
-	free(w.buf);
-	if (r < 0) {
-		cs_errf(r, err, errlen, "rewrite the image %s", pm_name);
-		goto fail;
+	p->n_procs = (size_t) r;
+	/* Everything is read and planned before any image changes: a tree out
+	 * of scope is left as it was. */
+	for (size_t k = 0; k < p->n_procs; k++) {
+		p->procs[k].vpid = vpids[k];
+		p->procs[k].uffd = -EBADF;
+		r = plan_process(dfd, &p->procs[k], err, errlen);
+		if (r <= 0)
+			goto fail;
 	}
-	r = write_pages(rd, dfd, pages_id, &eager, &p->pages_entry, err, errlen);
+	for (size_t k = 0; k < p->n_procs; k++) {
+		struct proc *pr = &p->procs[k];
+		char pm_name[32];
+		snprintf(pm_name, sizeof(pm_name), "pagemap-%u.img", pr->vpid);
+		r = cs_write_file_atomic(dfd, pm_name, pr->pagemap.buf, pr->pagemap.len, 0600);
+		if (r < 0) {
+			cs_errf(r, err, errlen, "rewrite the image %s", pm_name);
+			goto fail;
+		}
+		for (size_t i = 0; i < pr->eager.n; i++)
+			p->eager_bytes += pr->eager.v[i].len;
+		for (size_t i = 0; i < pr->lazy.n; i++)
+			p->lazy_bytes += pr->lazy.v[i].len;
+	}
+	r = write_pages(rd, dfd, p->procs, p->n_procs, err, errlen);
 	if (r < 0)
 		goto fail;
-	for (size_t k = 0; k < eager.n; k++)
-		p->eager_bytes += eager.v[k].len;
-	for (size_t k = 0; k < p->lazy.n; k++)
-		p->lazy_bytes += p->lazy.v[k].len;
 	r = cs_mkdir_p(work_dir, 0700);
 	if (r >= 0)
 		r = listen_at(work_dir, &p->listen_fd, &p->sock_path);
@@ -592,11 +648,9 @@ int rp_prepare(struct snap_reader *rd, const char *snapshot, unsigned reader_fla
 	}
 	p->reader_flags = reader_flags;
 	p->prepare_ns = cs_monotonic_ns() - t0;
-	free(eager.v);
 	*ret = p;
 	return 1;
 fail:
-	free(eager.v);
 	rp_free(p);
 	return r;
 }
@@ -625,7 +679,32 @@ static int uffd_copy(int uffd, uint64_t dst, const uint8_t *src, uint64_t len)
 	return 0;
 }
 
-/* A copy process: bytes [from, to) of the lazy ranges laid end to end. */
+/* Copy bytes [lo, hi) of range `g` of process `pr`. */
+static int copy_range(const struct proc *pr, const struct range *g, uint64_t lo, uint64_t hi,
+		      struct snap_reader *rd, uint8_t *buf, char *why, size_t whylen)
+{
+	for (uint64_t at = lo; at < hi; at += COPY_STEP) {
+		size_t want = hi - at < COPY_STEP ? hi - at : COPY_STEP;
+		ssize_t got = snap_reader_pread(rd, pr->pages_entry, buf, want, g->off + at);
+		if (got != (ssize_t) want) {
+			snprintf(why, whylen, "pages at offset %llu: %s",
+				 (unsigned long long) (g->off + at),
+				 got < 0 ? snap_last_error()
+					 : "the image is shorter than its pagemap");
+			return got < 0 ? (int) got : -EBADMSG;
+		}
+		int r = uffd_copy(pr->uffd, g->vaddr + at, buf, want);
+		if (r < 0) {
+			snprintf(why, whylen, "copy into process %u at %#llx: %s", pr->vpid,
+				 (unsigned long long) (g->vaddr + at), strerror(-r));
+			return r;
+		}
+	}
+	return 0;
+}
+
+/* A copy process: bytes [from, to) of the lazy ranges of all processes laid
+ * end to end. */
 _Noreturn static void copy_share(struct restore_pages *p, unsigned k, uint64_t from, uint64_t to)
 {
 	struct snap_reader_options ro = {.flags = p->reader_flags, .threads = 1};
@@ -639,27 +718,15 @@ _Noreturn static void copy_share(struct restore_pages *p, unsigned k, uint64_t f
 	if (r >= 0 && posix_memalign((void **) &buf, PAGE, COPY_STEP) != 0)
 		r = -ENOMEM;
 	uint64_t base = 0;
-	for (size_t i = 0; r >= 0 && i < p->lazy.n && base < to; i++) {
-		const struct range *g = &p->lazy.v[i];
-		uint64_t lo = from > base ? from - base : 0;
-		uint64_t hi = to - base < g->len ? to - base : g->len;
-		for (uint64_t at = lo; r >= 0 && at < hi; at += COPY_STEP) {
-			size_t want = hi - at < COPY_STEP ? hi - at : COPY_STEP;
-			ssize_t got = snap_reader_pread(rd, p->pages_entry, buf, want, g->off + at);
-			if (got != (ssize_t) want) {
-				r = got < 0 ? (int) got : -EBADMSG;
-				snprintf(why, whylen, "pages at offset %llu: %s",
-					 (unsigned long long) (g->off + at),
-					 got < 0 ? snap_last_error()
-						 : "the image is shorter than its pagemap");
-				break;
-			}
-			r = uffd_copy(p->uffd, g->vaddr + at, buf, want);
-			if (r < 0)
-				snprintf(why, whylen, "copy into the process at %#llx: %s",
-					 (unsigned long long) (g->vaddr + at), strerror(-r));
+	for (size_t q = 0; r >= 0 && q < p->n_procs && base < to; q++) {
+		const struct proc *pr = &p->procs[q];
+		for (size_t i = 0; r >= 0 && i < pr->lazy.n && base < to; i++) {
+			const struct range *g = &pr->lazy.v[i];
+			r = copy_range(pr, g, from > base ? from - base : 0,
+				       to - base < g->len ? to - base : g->len, rd, buf, why,
+				       whylen);
+			base += g->len;
 		}
-		base += g->len;
 	}
 	p->sh->worker[k].result = r;
 	_exit(r < 0 ? 1 : 0);
@@ -726,24 +793,25 @@ static int fault_reader(struct restore_pages *p, struct snap_reader **rd)
 
 /* A fault while CRIU still restores: copy that page (or zero it when the
  * snapshot has none there). */
-static int serve_fault(struct restore_pages *p, struct snap_reader **rdp, uint64_t addr)
+static int serve_fault(struct restore_pages *p, struct proc *pr, struct snap_reader **rdp,
+		       uint64_t addr)
 {
 	addr &= ~(PAGE - 1);
 	atomic_fetch_add(&p->sh->faults, 1);
-	size_t lo = 0, hi = p->lazy.n;
+	size_t lo = 0, hi = pr->lazy.n;
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
-		if (p->lazy.v[mid].vaddr + p->lazy.v[mid].len <= addr)
+		if (pr->lazy.v[mid].vaddr + pr->lazy.v[mid].len <= addr)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	if (lo < p->lazy.n && p->lazy.v[lo].vaddr <= addr) {
+	if (lo < pr->lazy.n && pr->lazy.v[lo].vaddr <= addr) {
 		uint8_t page[PAGE] __attribute__((aligned(4096)));
-		const struct range *g = &p->lazy.v[lo];
+		const struct range *g = &pr->lazy.v[lo];
 		int r = fault_reader(p, rdp);
 		ssize_t got = r < 0 ? r
-				    : snap_reader_pread(*rdp, p->pages_entry, page, PAGE,
+				    : snap_reader_pread(*rdp, pr->pages_entry, page, PAGE,
 							g->off + (addr - g->vaddr));
 		if (got != (ssize_t) PAGE) {
 			snprintf(p->sh->why, sizeof(p->sh->why), "pages at %#llx: %s",
@@ -751,107 +819,138 @@ static int serve_fault(struct restore_pages *p, struct snap_reader **rdp, uint64
 				 got < 0 ? snap_last_error() : "short image");
 			return got < 0 ? (int) got : -EBADMSG;
 		}
-		return uffd_copy(p->uffd, addr, page, PAGE);
+		return uffd_copy(pr->uffd, addr, page, PAGE);
 	}
 	struct uffdio_zeropage z = {.range = {.start = addr, .len = PAGE}};
-	if (ioctl(p->uffd, UFFDIO_ZEROPAGE, &z) < 0 && errno != EEXIST)
+	if (ioctl(pr->uffd, UFFDIO_ZEROPAGE, &z) < 0 && errno != EEXIST)
 		return -errno;
 	return 0;
 }
 
-static int read_uffd_events(struct restore_pages *p, struct snap_reader **rdp)
+static int read_uffd_events(struct restore_pages *p, struct proc *pr, struct snap_reader **rdp)
 {
 	struct uffd_msg msg[16];
 	for (;;) {
-		ssize_t n = read(p->uffd, msg, sizeof(msg));
+		ssize_t n = read(pr->uffd, msg, sizeof(msg));
 		if (n < 0)
 			return errno == EAGAIN ? 0 : -errno;
 		for (size_t i = 0; i < (size_t) n / sizeof(msg[0]); i++) {
 			if (msg[i].event != UFFD_EVENT_PAGEFAULT) {
 				/* The tree is stopped until all is copied: nothing
 				 * should change its memory map meanwhile. */
-				snprintf(
-					p->sh->why, sizeof(p->sh->why),
-					"unexpected userfaultfd event %u from the restored process",
-					msg[i].event);
+				snprintf(p->sh->why, sizeof(p->sh->why),
+					 "unexpected userfaultfd event %u from restored process %u",
+					 msg[i].event, pr->vpid);
 				return -EPROTO;
 			}
-			int r = serve_fault(p, rdp, msg[i].arg.pagefault.address);
+			int r = serve_fault(p, pr, rdp, msg[i].arg.pagefault.address);
 			if (r < 0)
 				return r;
 		}
 	}
 }
 
-enum { WAIT_PID, WAIT_UFFD, WAIT_FINISHED, COPYING };
+enum { WAIT_PID, WAIT_UFFD, COPYING };
 
-/* One message from CRIU; 1 when it closed the connection. */
-static int read_criu(struct restore_pages *p, int client, int *state, struct snap_reader **rdp)
+struct criu_conv {
+	int state;
+	struct proc *pending; /* whose uffd comes next */
+};
+
+static struct proc *proc_by_vpid(struct restore_pages *p, int vpid)
 {
-	if (*state == WAIT_PID) {
-		int pid;
-		ssize_t n = recv(client, &pid, sizeof(pid), MSG_WAITALL);
-		if (n == 0)
-			return 1;
-		if (n != sizeof(pid))
-			return n < 0 ? -errno : -EPROTO;
-		if (pid > 0)
-			*state = WAIT_UFFD;
-		return 0;
+	for (size_t k = 0; k < p->n_procs; k++)
+		if ((int) p->procs[k].vpid == vpid)
+			return &p->procs[k];
+	return NULL;
+}
+
+/* CRIU sent "restore finished": every process must have its uffd. */
+static int restore_finished(struct restore_pages *p, struct criu_conv *cv, struct snap_reader **rdp)
+{
+	for (size_t k = 0; k < p->n_procs; k++) {
+		if (p->procs[k].uffd < 0) {
+			snprintf(p->sh->why, sizeof(p->sh->why),
+				 "CRIU sent no userfaultfd for process %u", p->procs[k].vpid);
+			return -EPROTO;
+		}
 	}
-	if (*state == WAIT_UFFD) {
+	p->sh->finished_at = cs_monotonic_ns();
+	cv->state = COPYING;
+	*rdp = snap_reader_free(*rdp);
+	return start_copy(p);
+}
+
+/* One message from CRIU: a pid (negative: a zombie, nothing follows), the
+ * uffd of the process just named, or "restore finished"; 1 when CRIU closed
+ * the connection. */
+static int read_criu(struct restore_pages *p, int client, struct criu_conv *cv,
+		     struct snap_reader **rdp)
+{
+	if (cv->state == WAIT_UFFD) {
 		char b;
 		int fd = cs_recv_fd(client, &b, 1);
 		if (fd < 0)
 			return fd;
-		p->uffd = fd;
+		cv->pending->uffd = fd;
 		(void) cs_fd_set_nonblock(fd, 1);
-		*state = WAIT_FINISHED;
+		cv->state = WAIT_PID;
 		return 0;
 	}
-	uint32_t fin;
-	ssize_t n = recv(client, &fin, sizeof(fin), MSG_WAITALL);
+	int32_t word;
+	ssize_t n = recv(client, &word, sizeof(word), MSG_WAITALL);
 	if (n == 0)
 		return 1;
-	if (n != sizeof(fin))
+	if (n != sizeof(word))
 		return n < 0 ? -errno : -EPROTO;
-	if (*state != WAIT_FINISHED || fin != RESTORE_FINISHED) {
-		snprintf(p->sh->why, sizeof(p->sh->why),
-			 *state == WAIT_FINISHED ? "unexpected message %#x from CRIU"
-						 : "a second process (%#x) from CRIU",
-			 fin);
+	if (cv->state == WAIT_PID && (uint32_t) word == RESTORE_FINISHED)
+		return restore_finished(p, cv, rdp);
+	if (cv->state != WAIT_PID) {
+		snprintf(p->sh->why, sizeof(p->sh->why), "unexpected message %#x from CRIU",
+			 (unsigned) word);
 		return -EPROTO;
 	}
-	p->sh->finished_at = cs_monotonic_ns();
-	*state = COPYING;
-	*rdp = snap_reader_free(*rdp);
-	return start_copy(p);
+	if (word < 0)
+		return 0; /* a zombie: no memory */
+	cv->pending = proc_by_vpid(p, word);
+	if (!cv->pending || cv->pending->uffd >= 0) {
+		snprintf(p->sh->why, sizeof(p->sh->why),
+			 "CRIU named process %d, which has no memory image or was named before",
+			 word);
+		return -EPROTO;
+	}
+	cv->state = WAIT_UFFD;
+	return 0;
 }
 
 static int serve_loop(struct restore_pages *p)
 {
 	_cleanup_(snap_reader_freep) struct snap_reader *rd = NULL;
-	int r;
+	_cleanup_free_ struct pollfd *f = calloc(1 + p->n_procs + MAX_WORKERS, sizeof(*f));
+	if (!f)
+		return -ENOMEM;
 	_cleanup_close_ int client = accept4(p->listen_fd, NULL, NULL, SOCK_CLOEXEC);
 	if (client < 0)
 		return -errno;
 
-	int state = WAIT_PID;
+	struct criu_conv cv = {.state = WAIT_PID};
 	bool criu_gone = false;
+	int r;
 	for (;;) {
-		struct pollfd f[2 + MAX_WORKERS] = {
-			{.fd = criu_gone ? -1 : client, .events = POLLIN},
-			{.fd = p->uffd, .events = POLLIN},
-		};
+		/* [0] CRIU, [1..n_procs] the uffds, then the copy processes. */
+		struct pollfd *fw = f + 1 + p->n_procs;
+		f[0] = (struct pollfd){.fd = criu_gone ? -1 : client, .events = POLLIN};
+		for (size_t k = 0; k < p->n_procs; k++)
+			f[1 + k] = (struct pollfd){.fd = p->procs[k].uffd, .events = POLLIN};
 		for (unsigned k = 0; k < p->n_workers; k++)
-			f[2 + k] = (struct pollfd){.fd = p->worker_fds[k], .events = POLLIN};
-		if (poll(f, 2 + p->n_workers, -1) < 0) {
+			fw[k] = (struct pollfd){.fd = p->worker_fds[k], .events = POLLIN};
+		if (poll(f, 1 + p->n_procs + p->n_workers, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			return -errno;
 		}
 		for (unsigned k = 0; k < p->n_workers; k++) {
-			if (p->worker_fds[k] >= 0 && f[2 + k].revents) {
+			if (p->worker_fds[k] >= 0 && fw[k].revents) {
 				r = reap_worker(p, k);
 				if (r < 0)
 					return r;
@@ -861,17 +960,19 @@ static int serve_loop(struct restore_pages *p)
 				}
 			}
 		}
-		if (f[1].revents) {
-			r = read_uffd_events(p, &rd);
-			if (r < 0)
-				return r;
+		for (size_t k = 0; k < p->n_procs; k++) {
+			if (f[1 + k].revents) {
+				r = read_uffd_events(p, &p->procs[k], &rd);
+				if (r < 0)
+					return r;
+			}
 		}
 		if (f[0].revents) {
-			r = read_criu(p, client, &state, &rd);
+			r = read_criu(p, client, &cv, &rd);
 			if (r < 0)
 				return r;
 			if (r == 1) {
-				if (state != COPYING) {
+				if (cv.state != COPYING) {
 					snprintf(p->sh->why, sizeof(p->sh->why),
 						 "CRIU closed the lazy-pages socket before the "
 						 "restore "
@@ -960,7 +1061,7 @@ void rp_free(struct restore_pages *p)
 	}
 	if (p->sh)
 		munmap(p->sh, sizeof(*p->sh));
-	free(p->lazy.v);
+	procs_free(p->procs, p->n_procs);
 	free(p->snapshot);
 	free(p);
 }

@@ -13,9 +13,12 @@
  * CRIU has finished. The tree stays stopped until every page is in, so a
  * damaged chunk fails the restore before the process runs.
  *
- * Scope: a tree of one process with no GPU state (the GPU restore runs the
- * process, which must then never fault on memory not yet copied), whose
- * images have no parent. rp_prepare() says when a snapshot is out of scope;
+ * Scope: a tree with no GPU state (the GPU restore runs the processes,
+ * which must then never fault on memory not yet copied), whose images have
+ * no parent. Each process gets its own userfaultfd from CRIU and its pages
+ * from its own pages image; memory a child shares copy-on-write with its
+ * parent at the dump comes back as a private copy in each (as CRIU's own
+ * lazy restore does). rp_prepare() says when a snapshot is out of scope;
  * the caller then unpacks the pages as before.
  *
  * The server and the copiers are processes, not threads (the shim stays

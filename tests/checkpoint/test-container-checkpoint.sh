@@ -101,7 +101,7 @@ sleep 0.3
 [ "$(count)" = "$before" ] || fail "the counter still runs after the checkpoint"
 put_back_out s1
 stats=$(st restore --snapshot "$WORK/s1.stoke" --bundle "$BUNDLE" --detach --stats c2 </dev/null)
-echo "$stats" | "$PY" -c 'import json,sys; s=json.load(sys.stdin); assert s["criu_ms"] > 0 and s["total_ms"] >= s["criu_ms"] and s["source"] == "snapshot", s' ||
+echo "$stats" | "$PY" -c 'import json,sys; s=json.load(sys.stdin); assert s["criu_ms"] > 0 and s["total_ms"] >= s["criu_ms"] and s["source"] == "snapshot" and s["pages"] == "uffd", s' ||
 	fail "bad --stats output: $stats"
 [ "$(status c2)" = running ] || fail "c2 is $(status c2) after restore"
 wait_count $((before + 10))
