@@ -579,11 +579,30 @@ static void procs_free(struct proc *v, size_t n)
 	free(v);
 }
 
+/* Whether this kernel (and seccomp) lets CRIU use userfaultfd with the
+ * events its lazy restore asks for; if not, the caller unpacks the pages. */
+static bool uffd_usable(void)
+{
+	int fd = (int) syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return false;
+	struct uffdio_api api = {.api = UFFD_API,
+				 .features = UFFD_FEATURE_EVENT_FORK | UFFD_FEATURE_EVENT_REMAP |
+					     UFFD_FEATURE_EVENT_UNMAP | UFFD_FEATURE_EVENT_REMOVE};
+	bool ok = ioctl(fd, UFFDIO_API, &api) == 0;
+	close(fd);
+	return ok;
+}
+
 int rp_prepare(struct snap_reader *rd, const char *snapshot, unsigned reader_flags,
 	       const char *images_dir, const char *work_dir, struct restore_pages **ret, char *err,
 	       size_t errlen)
 {
 	uint64_t t0 = cs_monotonic_ns();
+	if (!uffd_usable()) {
+		log_debug("pages not over userfaultfd: userfaultfd is not available here");
+		return 0;
+	}
 	_cleanup_close_ int dfd = open(images_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		return cs_errf(-errno, err, errlen, "open %s", images_dir);

@@ -15,7 +15,8 @@
  *
  * Scope: a tree with no GPU state (the GPU restore runs the processes,
  * which must then never fault on memory not yet copied), whose images have
- * no parent. Each process gets its own userfaultfd from CRIU and its pages
+ * no parent, on a kernel that offers userfaultfd with the events CRIU asks
+ * for. Each process gets its own userfaultfd from CRIU and its pages
  * from its own pages image; memory a child shares copy-on-write with its
  * parent at the dump comes back as a private copy in each (as CRIU's own
  * lazy restore does). rp_prepare() says when a snapshot is out of scope;
