@@ -1122,6 +1122,18 @@ static bool is_pages_image(const char *name)
 	return strncmp(name, "pages-", 6) == 0;
 }
 
+/* Write the pages images into their files (in the child, or now when there
+ * is no CRIU hook to wait at). */
+static int unpack_pages(struct snap_reader *rd, struct late_unpack *l)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		int r = snap_reader_extract_fd(rd, l->idx[i], l->fds[i]);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 _Noreturn static void late_unpack_child(struct late_unpack *l)
 {
 	struct snap_reader_options ro = {.flags = l->reader_flags};
@@ -1129,8 +1141,8 @@ _Noreturn static void late_unpack_child(struct late_unpack *l)
 	uint64_t t0 = cs_monotonic_ns();
 
 	int r = snap_reader_open(l->snapshot, &ro, &rd);
-	for (size_t i = 0; r >= 0 && i < l->n; i++)
-		r = snap_reader_extract_fd(rd, l->idx[i], l->fds[i]);
+	if (r >= 0)
+		r = unpack_pages(rd, l);
 	if (r < 0)
 		snprintf(l->res->why, sizeof(l->res->why), "%s", snap_last_error());
 	if (rd)
@@ -1243,17 +1255,6 @@ static int late_unpack_start(struct late_unpack *l)
 	return 0;
 }
 
-/* Write the pages images now (no CRIU hook to wait at). */
-static int unpack_pages_now(struct snap_reader *rd, struct late_unpack *l)
-{
-	for (size_t i = 0; i < l->n; i++) {
-		int r = snap_reader_extract_fd(rd, l->idx[i], l->fds[i]);
-		if (r < 0)
-			return r;
-	}
-	return 0;
-}
-
 /* How the pages reach the process: over userfaultfd straight from the
  * snapshot (restore-pages.h; the default where it applies), or unpacked
  * into tmpfs for CRIU (STOKE_RESTORE_PAGES=tmpfs, and every tree it does
@@ -1286,7 +1287,7 @@ static int unpack_for_criu(struct snap_reader *rd, const char *snapshot, const c
 		}
 	}
 	t->late_pages = late_ok;
-	r = late_ok ? late_unpack_start(late) : unpack_pages_now(rd, late);
+	r = late_ok ? late_unpack_start(late) : unpack_pages(rd, late);
 	if (r < 0)
 		return cs_errf(r, err, errlen, "snapshot %s: %s", snapshot, snap_last_error());
 	return 0;

@@ -107,7 +107,6 @@ struct restore_pages {
 	struct proc *procs;
 	size_t n_procs;
 	uint64_t lazy_bytes, eager_bytes;
-	uint64_t prepare_ns;
 
 	int listen_fd;
 	char *sock_path; /* removed with the struct (a --work-path outlives us) */
@@ -146,8 +145,29 @@ struct img {
 	size_t len, pos;
 };
 
-static int img_read(int dfd, const char *name, uint32_t magic, struct img *ret, char *err,
-		    size_t errlen)
+/* The next message's bytes; 0 at the end, -EBADMSG if truncated. */
+static int img_next(struct img *im, const uint8_t **ret, size_t *ret_len)
+{
+	uint32_t n;
+	if (im->pos == im->len)
+		return 0;
+	if (im->len - im->pos < sizeof(n))
+		return -EBADMSG;
+	memcpy(&n, im->buf + im->pos, sizeof(n));
+	im->pos += sizeof(n);
+	if (n > im->len - im->pos)
+		return -EBADMSG;
+	*ret = (const uint8_t *) im->buf + im->pos;
+	*ret_len = n;
+	im->pos += n;
+	return 1;
+}
+
+/* Read image `name`, check its magic and point *ret_msg at its first
+ * message (every image read here starts with one). ret->buf is the
+ * caller's to free. */
+static int img_read(int dfd, const char *name, uint32_t magic, struct img *ret,
+		    const uint8_t **ret_msg, size_t *ret_len, char *err, size_t errlen)
 {
 	char *buf = NULL;
 	size_t len = 0;
@@ -166,25 +186,11 @@ static int img_read(int dfd, const char *name, uint32_t magic, struct img *ret, 
 			       m[0], m[1]);
 	}
 	*ret = (struct img){.buf = buf, .len = len, .pos = sizeof(m)};
+	if (img_next(ret, ret_msg, ret_len) <= 0) {
+		free(buf);
+		return cs_errf(-EBADMSG, err, errlen, "image %s: no first entry", name);
+	}
 	return 0;
-}
-
-/* The next message's bytes; 0 at the end, -EBADMSG if truncated. */
-static int img_next(struct img *im, const uint8_t **ret, size_t *ret_len)
-{
-	uint32_t n;
-	if (im->pos == im->len)
-		return 0;
-	if (im->len - im->pos < sizeof(n))
-		return -EBADMSG;
-	memcpy(&n, im->buf + im->pos, sizeof(n));
-	im->pos += sizeof(n);
-	if (n > im->len - im->pos)
-		return -EBADMSG;
-	*ret = (const uint8_t *) im->buf + im->pos;
-	*ret_len = n;
-	im->pos += n;
-	return 1;
 }
 
 /* ---- which memory is lazy ---- */
@@ -209,11 +215,10 @@ static int read_vmas(int dfd, const char *mm_name, struct vma **ret, size_t *ret
 	struct img im;
 	const uint8_t *msg;
 	size_t len;
-	int r = img_read(dfd, mm_name, MM_MAGIC, &im, err, errlen);
+	int r = img_read(dfd, mm_name, MM_MAGIC, &im, &msg, &len, err, errlen);
 	if (r < 0)
 		return r;
-	r = img_next(&im, &msg, &len);
-	StokeMmEntry *mm = r > 0 ? stoke_mm_entry__unpack(NULL, len, msg) : NULL;
+	StokeMmEntry *mm = stoke_mm_entry__unpack(NULL, len, msg);
 	free(im.buf);
 	if (!mm)
 		return cs_errf(-EBADMSG, err, errlen, "image %s: no readable mm entry", mm_name);
@@ -263,11 +268,10 @@ static int read_pagemap(int dfd, const char *name, struct pagemap *pm, char *err
 	struct img im;
 	const uint8_t *msg;
 	size_t len;
-	int r = img_read(dfd, name, PAGEMAP_MAGIC, &im, err, errlen);
+	int r = img_read(dfd, name, PAGEMAP_MAGIC, &im, &msg, &len, err, errlen);
 	if (r < 0)
 		return r;
-	r = img_next(&im, &msg, &len);
-	StokePagemapHead *h = r > 0 ? stoke_pagemap_head__unpack(NULL, len, msg) : NULL;
+	StokePagemapHead *h = stoke_pagemap_head__unpack(NULL, len, msg);
 	if (!h) {
 		free(im.buf);
 		return cs_errf(-EBADMSG, err, errlen, "image %s: no readable pagemap head", name);
@@ -598,7 +602,6 @@ int rp_prepare(struct snap_reader *rd, const char *snapshot, unsigned reader_fla
 	       const char *images_dir, const char *work_dir, struct restore_pages **ret, char *err,
 	       size_t errlen)
 {
-	uint64_t t0 = cs_monotonic_ns();
 	if (!uffd_usable()) {
 		log_debug("pages not over userfaultfd: userfaultfd is not available here");
 		return 0;
@@ -666,7 +669,6 @@ int rp_prepare(struct snap_reader *rd, const char *snapshot, unsigned reader_fla
 		goto fail;
 	}
 	p->reader_flags = reader_flags;
-	p->prepare_ns = cs_monotonic_ns() - t0;
 	*ret = p;
 	return 1;
 fail:
@@ -1051,7 +1053,6 @@ int rp_finish(struct restore_pages *p, struct rp_stats *ret_stats, char *err, si
 			       *p->sh->why ? p->sh->why : strerror(-p->sh->result));
 	if (ret_stats)
 		*ret_stats = (struct rp_stats){
-			.prepare_ns = p->prepare_ns,
 			.copy_ns = p->sh->copied_at > p->sh->finished_at
 					   ? p->sh->copied_at - p->sh->finished_at
 					   : 0,

@@ -40,7 +40,6 @@
 struct restore_pages;
 
 struct rp_stats {
-	uint64_t prepare_ns;  /* pagemap rewrite + eager pages written */
 	uint64_t copy_ns;     /* restore finished -> every lazy page copied */
 	uint64_t wait_ns;     /* of which the caller waited in rp_finish() */
 	uint64_t lazy_bytes;  /* copied over userfaultfd */
