@@ -535,10 +535,51 @@ static int ext_build(struct ext_list *l, const struct shim_config *cfg,
 /* --- stoke checkpoint ---------------------------------------------------- */
 
 struct checkpoint_args {
-	const char *image_path, *work_path, *snapshot;
+	const char *image_path, *work_path, *snapshot, *criu_path;
 	bool leave_running, tcp_established, ext_unix_sk, shell_job, file_locks;
 	enum stoke_cr_cgroup_mode cg_mode;
+	unsigned int criu_timeout_s; /* the deadline of CRIU's work */
 };
+
+/* --criu-timeout SECONDS (or the annotation): 1 .. one day. */
+static int parse_criu_timeout(const char *verb, const char *s, unsigned int *ret)
+{
+	char *end = NULL;
+	errno = 0;
+	unsigned long v = strtoul(s, &end, 10);
+	if (errno || !end || *end || end == s || v == 0 || v > 86400) {
+		log_error("%s: --criu-timeout \"%s\": expected whole seconds from 1 to 86400", verb,
+			  s);
+		return -EINVAL;
+	}
+	*ret = (unsigned int) v;
+	return 0;
+}
+
+/* After a dump was killed by its deadline: CRIU may have left processes of
+ * a running container stopped (ptrace or freezer stops end with CRIU, but a
+ * group stop it caused would not); continue those, so the container keeps
+ * running as before. A paused container stays paused. */
+static void resume_stopped_tree(pid_t pid)
+{
+	_cleanup_free_ pid_t *pids = NULL;
+	size_t n = 0;
+
+	if (stoke_cr_list_tree(pid, &pids, &n) < 0)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		char path[64], *buf = NULL;
+		size_t len = 0;
+		snprintf(path, sizeof(path), "/proc/%d/stat", (int) pids[i]);
+		if (cs_read_file_at(AT_FDCWD, path, 4096, &buf, &len) < 0)
+			continue;
+		/* "pid (comm) S ...": the state follows the last ')'. */
+		char *rp = strrchr(buf, ')');
+		if (rp && rp[1] == ' ' && (rp[2] == 'T' || rp[2] == 't'))
+			(void) kill(pids[i], SIGCONT);
+		free(buf);
+	}
+}
 
 static int refuse_flag(const char *verb, const char *flag)
 {
@@ -669,6 +710,7 @@ static int do_checkpoint(const struct shim_globals *g, const char *id,
 		.file_locks = a->file_locks,
 		.cgroup_mode = a->cg_mode,
 		.freeze_cgroup = frozen_cgroup,
+		.criu_path = a->criu_path,
 	};
 	r = cs_mkdir_p(images, 0700);
 	if (r >= 0)
@@ -679,7 +721,17 @@ static int do_checkpoint(const struct shim_globals *g, const char *id,
 	}
 
 	uint64_t t0 = cs_monotonic_ns();
+	r = stoke_cr_deadline_arm(a->criu_timeout_s, "checkpoint", NULL);
+	if (r < 0) {
+		rm_rf(tmp);
+		return log_error_errno(r, "checkpoint %s: cannot start its deadline: %m", id), 1;
+	}
+	stoke_cr_deadline_phase("gpu checkpoint");
 	r = stoke_cr_checkpoint(s->pid, &o, GPU_LOCK_TIMEOUT_MS, &st);
+	bool timed_out = stoke_cr_deadline_expired();
+	stoke_cr_deadline_disarm();
+	if (timed_out && status == SHIM_STATUS_RUNNING)
+		resume_stopped_tree(s->pid);
 	if (r < 0) {
 		log_error_errno(r, "checkpoint %s: %s (%m); the container keeps running", id,
 				stoke_cr_error());
@@ -750,10 +802,12 @@ int shim_cmd_checkpoint(int argc, char **argv, const struct shim_globals *g)
 		O_LAZY,
 		O_AUTODEDUP,
 		O_STATUSFD,
+		O_CRIU_TIMEOUT,
 	};
 	static const struct option opts[] = {
 		{"image-path", required_argument, NULL, O_IMAGE},
 		{"work-path", required_argument, NULL, O_WORK},
+		{"criu-timeout", required_argument, NULL, O_CRIU_TIMEOUT},
 		{"parent-path", required_argument, NULL, O_PARENT},
 		{"leave-running", no_argument, NULL, O_LEAVE},
 		{"tcp-established", no_argument, NULL, O_TCP},
@@ -769,7 +823,10 @@ int shim_cmd_checkpoint(int argc, char **argv, const struct shim_globals *g)
 		{"auto-dedup", no_argument, NULL, O_AUTODEDUP},
 		{"status-fd", required_argument, NULL, O_STATUSFD},
 		{}};
-	struct checkpoint_args a = {};
+	struct checkpoint_args a = {
+		.criu_path = g->criu_path,
+		.criu_timeout_s = STOKE_CR_DEFAULT_DEADLINE_S,
+	};
 	int c;
 
 	while ((c = getopt_long_only(argc, argv, "", opts, NULL)) != -1) {
@@ -800,6 +857,10 @@ int shim_cmd_checkpoint(int argc, char **argv, const struct shim_globals *g)
 			break;
 		case O_CGMODE:
 			if (parse_cg_mode("checkpoint", optarg, &a.cg_mode) < 0)
+				return 1;
+			break;
+		case O_CRIU_TIMEOUT:
+			if (parse_criu_timeout("checkpoint", optarg, &a.criu_timeout_s) < 0)
 				return 1;
 			break;
 		case O_AUTODEDUP:
@@ -835,7 +896,8 @@ int shim_cmd_checkpoint(int argc, char **argv, const struct shim_globals *g)
 
 struct restore_args {
 	const char *id, *root, *bundle, *image_path, *snapshot, *work_path, *pid_file,
-		*console_socket;
+		*console_socket, *criu_path;
+	unsigned int criu_timeout_s; /* the deadline of CRIU's work and the pages' */
 	bool detach, stats, tcp_established, ext_unix_sk, shell_job, file_locks, no_pivot;
 	bool on_create; /* restore-on-create: stopped, "created" */
 	enum stoke_cr_cgroup_mode cg_mode;
@@ -1293,6 +1355,26 @@ static int unpack_for_criu(struct snap_reader *rd, const char *snapshot, const c
 	return 0;
 }
 
+/* A restore killed by its deadline: say which phase, and keep what the
+ * phase itself said (CRIU's log lines, the page server's error) after it,
+ * unless that already starts with the deadline's own words. */
+static void explain_restore_timeout(char *err, size_t errlen)
+{
+	char when[160], detail[1024];
+
+	stoke_cr_deadline_describe(when, sizeof(when));
+	if (strstr(err, when))
+		return;
+	snprintf(detail, sizeof(detail), "%s", err[0] ? err : stoke_cr_error());
+	if (strstr(detail, when))
+		snprintf(err, errlen, "%s", detail);
+	else if (detail[0])
+		snprintf(err, errlen, "%s; CRIU and the page server were killed (%s)", when,
+			 detail);
+	else
+		snprintf(err, errlen, "%s; CRIU and the page server were killed", when);
+}
+
 static int do_restore(const struct restore_args *a, const struct shim_config *cfg, pid_t *ret_pid,
 		      struct restore_timings *t, char *err, size_t errlen)
 {
@@ -1308,6 +1390,7 @@ static int do_restore(const struct restore_args *a, const struct shim_config *cf
 	char keys[3][64];
 	size_t n_inherit = 0;
 	uint64_t t0 = cs_monotonic_ns(), t1;
+	bool deadline_armed = false;
 	int r;
 
 	if (!shim_state_id_valid(a->id))
@@ -1478,7 +1561,17 @@ static int do_restore(const struct restore_args *a, const struct shim_config *cf
 		.lazy_pages = t->uffd_pages,
 		.before_pages = t->late_pages ? late_unpack_before_pages : NULL,
 		.before_pages_data = &late,
+		.criu_path = a->criu_path,
 	};
+	/* From here until every page is in, everything runs under the
+	 * deadline: the page server, CRIU, the streamer, the late unpack. */
+	r = stoke_cr_deadline_arm(a->criu_timeout_s, "restore", NULL);
+	if (r < 0) {
+		cs_errf(r, err, errlen, "cannot start the restore's deadline");
+		goto undo;
+	}
+	deadline_armed = true;
+	stoke_cr_deadline_phase("start the page server");
 	/* As runc: CRIU runs inside the new cgroup, so the restored tree is
 	 * born there and its memory is charged to it from the first page.
 	 * With the default mode CRIU then leaves cgroups alone; an explicit
@@ -1511,9 +1604,11 @@ static int do_restore(const struct restore_args *a, const struct shim_config *cf
 			goto undo;
 		}
 	}
+	stoke_cr_deadline_phase("criu restore");
 	r = stoke_cr_restore(&o, &t->cr);
 	if (pages && r >= 0) {
 		/* The tree is stopped: it runs once every page is in. */
+		stoke_cr_deadline_phase("copy the memory pages");
 		int q = rp_finish(pages, &t->rp, err, errlen);
 		if (q < 0) {
 			c.pid = r;
@@ -1525,6 +1620,7 @@ static int do_restore(const struct restore_args *a, const struct shim_config *cf
 	}
 	if (stream) {
 		struct snap_stats ss = {};
+		stoke_cr_deadline_phase("stream the images");
 		int q = stoke_cr_streamer_stop(streamer, &ss);
 		t->snap.bytes_read += ss.bytes_read;
 		t->snap.bytes_decompressed += ss.bytes_decompressed;
@@ -1544,6 +1640,7 @@ static int do_restore(const struct restore_args *a, const struct shim_config *cf
 	cg_origin_done(&origin);
 	if (t->late_pages) {
 		/* Normally joined at CRIU's hook already. */
+		stoke_cr_deadline_phase("unpack the memory pages");
 		int q = late_unpack_join(&late);
 		t->pages_ns = late.res->ns;
 		t->pages_wait_ns = late.wait_ns;
@@ -1565,6 +1662,13 @@ static int do_restore(const struct restore_args *a, const struct shim_config *cf
 				: "");
 		goto undo;
 	}
+	if (stoke_cr_deadline_expired()) {
+		c.pid = r;
+		r = -ETIMEDOUT;
+		goto undo;
+	}
+	stoke_cr_deadline_disarm();
+	deadline_armed = false;
 	c.pid = r;
 	/* The restored mount namespace holds its own references. */
 	(void) umount2(c.criu_root, MNT_DETACH);
@@ -1629,8 +1733,11 @@ static int do_restore(const struct restore_args *a, const struct shim_config *cf
 	return 0;
 
 undo:
+	if (deadline_armed && stoke_cr_deadline_expired())
+		explain_restore_timeout(err, errlen);
 	if (!err[0])
 		cs_errf(r, err, errlen, "%s", strerror(-r));
+	stoke_cr_deadline_disarm();
 	(void) late_unpack_join(&late); /* before its files are removed */
 	restore_ctx_undo(&c);
 	return r;
@@ -1711,9 +1818,18 @@ int shim_cr_create_restore(const struct shim_config *cfg, const struct shim_crea
 		.no_pivot = o->no_pivot,
 		.on_create = true,
 		.detach = true,
+		.criu_path = o->criu_path,
+		.criu_timeout_s = STOKE_CR_DEFAULT_DEADLINE_S,
 	};
 	if (!a.snapshot)
 		return cs_errf(-EINVAL, err, errlen, "no %s annotation", SHIM_SNAPSHOT_ANNOTATION);
+	const char *timeout = NULL;
+	if (cfg->annotations &&
+	    cs_json_get_string(cfg->annotations, SHIM_CRIU_TIMEOUT_ANNOTATION, &timeout) == 0 &&
+	    parse_criu_timeout("create", timeout, &a.criu_timeout_s) < 0)
+		return cs_errf(-EINVAL, err, errlen,
+			       "annotation %s=\"%s\": expected whole seconds from 1 to 86400",
+			       SHIM_CRIU_TIMEOUT_ANNOTATION, timeout);
 	int r = do_restore(&a, cfg, ret_pid, &t, err, errlen);
 	if (r == 0)
 		report_timings(&a, &t);
@@ -1743,10 +1859,12 @@ int shim_cmd_restore(int argc, char **argv, const struct shim_globals *g)
 		O_LAZY,
 		O_AUTODEDUP,
 		O_STATUSFD,
+		O_CRIU_TIMEOUT,
 	};
 	static const struct option opts[] = {
 		{"image-path", required_argument, NULL, O_IMAGE},
 		{"work-path", required_argument, NULL, O_WORK},
+		{"criu-timeout", required_argument, NULL, O_CRIU_TIMEOUT},
 		{"bundle", required_argument, NULL, O_BUNDLE},
 		{"detach", no_argument, NULL, O_DETACH},
 		{"pid-file", required_argument, NULL, O_PIDFILE},
@@ -1766,7 +1884,11 @@ int shim_cmd_restore(int argc, char **argv, const struct shim_globals *g)
 		{"auto-dedup", no_argument, NULL, O_AUTODEDUP},
 		{"status-fd", required_argument, NULL, O_STATUSFD},
 		{}};
-	struct restore_args a = {.root = g->root};
+	struct restore_args a = {
+		.root = g->root,
+		.criu_path = g->criu_path,
+		.criu_timeout_s = STOKE_CR_DEFAULT_DEADLINE_S,
+	};
 	int c;
 
 	while ((c = getopt_long_only(argc, argv, "b:d", opts, NULL)) != -1) {
@@ -1808,6 +1930,10 @@ int shim_cmd_restore(int argc, char **argv, const struct shim_globals *g)
 			break;
 		case O_CGMODE:
 			if (parse_cg_mode("restore", optarg, &a.cg_mode) < 0)
+				return 1;
+			break;
+		case O_CRIU_TIMEOUT:
+			if (parse_criu_timeout("restore", optarg, &a.criu_timeout_s) < 0)
 				return 1;
 			break;
 		case O_SNAPSHOT:

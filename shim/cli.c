@@ -443,6 +443,7 @@ static int prepare_create(int argc, char **argv, bool run, const struct shim_glo
 		.no_pivot = a->no_pivot,
 		.no_new_keyring = a->no_new_keyring,
 		.preserve_fds = a->preserve_fds,
+		.criu_path = g->criu_path,
 	};
 	*ret_id = id;
 	return 0;
@@ -1563,6 +1564,7 @@ static const struct verb verbs[] = {
 	{"features", cmd_features, "show the enabled features (JSON)"},
 	{"checkpoint", shim_cmd_checkpoint, "checkpoint a running container (CRIU + GPU)"},
 	{"restore", shim_cmd_restore, "restore a container from a checkpoint or snapshot"},
+	{"check", shim_cmd_check, "show what works on this host (checkpoint/restore, ...)"},
 };
 
 bool shim_cli_is_verb(const char *verb)

@@ -45,6 +45,7 @@ struct shim_create_opts {
 	bool start_now;		    /* `run`: no exec fifo, start at once */
 	int console_fd;		    /* >= 0: an already connected console socket (run -t) */
 	bool subreaper;		    /* foreground run: become the init's reaper */
+	const char *criu_path;	    /* restore-on-create: --criu (NULL: criu from PATH) */
 };
 
 /*! shim_container_create() :

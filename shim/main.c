@@ -31,6 +31,8 @@ static void usage(FILE *out)
 		"   --log-format FMT    text or json (default text)\n"
 		"   --debug             log debug output\n"
 		"   --systemd-cgroup    use systemd's cgroup manager (refused without systemd)\n"
+		"   --criu PATH         the criu binary for checkpoint and restore (default: criu "
+		"from PATH)\n"
 		"   -v, --version       print the version\n"
 		"   -h, --help          print this help\n"
 		"\n"
@@ -64,7 +66,6 @@ int main(int argc, char **argv)
 		{"log-format", required_argument, NULL, OPT_LOG_FORMAT},
 		{"debug", no_argument, NULL, OPT_DEBUG},
 		{"systemd-cgroup", no_argument, NULL, OPT_SYSTEMD_CGROUP},
-		/* Accepted for runc compatibility; stoke finds criu itself. */
 		{"criu", required_argument, NULL, OPT_CRIU},
 		{"rootless", required_argument, NULL, OPT_ROOTLESS},
 		{"version", no_argument, NULL, 'v'},
@@ -97,6 +98,8 @@ int main(int argc, char **argv)
 			g.systemd_cgroup = true;
 			break;
 		case OPT_CRIU:
+			g.criu_path = optarg;
+			break;
 		case OPT_ROOTLESS:
 			break;
 		case 'v':

@@ -93,6 +93,86 @@ static void remember_criu_failure(const char *what, const char *work_dir, const 
 		     path);
 }
 
+/* The last `n` non-empty lines of `text`, joined with " | ", into buf. */
+static void last_lines(char *text, size_t len, unsigned n, char *buf, size_t buflen)
+{
+	const char *starts[8];
+	unsigned found = 0;
+
+	buf[0] = '\0';
+	if (n > ELEMENTSOF(starts))
+		n = ELEMENTSOF(starts);
+	/* Walk backwards, cutting the text into lines in place. */
+	for (size_t i = len; i > 0 && found < n;) {
+		size_t end = i;
+		while (end > 0 && text[end - 1] == '\n')
+			end--;
+		size_t start = end;
+		while (start > 0 && text[start - 1] != '\n')
+			start--;
+		if (end == start)
+			break;
+		text[end] = '\0';
+		starts[found++] = text + start;
+		i = start;
+	}
+	size_t o = 0;
+	while (found > 0 && o < buflen) {
+		int w = snprintf(buf + o, buflen - o, "%s%s", o ? " | " : "", starts[--found]);
+		if (w < 0)
+			break;
+		o += (size_t) w;
+	}
+}
+
+/* After the deadline killed CRIU: which operation and phase timed out, and
+ * what CRIU was doing last (the end of its log). */
+static void remember_criu_timeout(const char *work_dir, const char *log_name)
+{
+	_cleanup_free_ char *log = NULL;
+	char when[160], path[4096], tail[1024];
+	size_t len = 0;
+
+	stoke_cr_deadline_describe(when, sizeof(when));
+	snprintf(path, sizeof(path), "%s/%s", work_dir, log_name);
+	if (cs_read_file_at(AT_FDCWD, path, 16 << 20, &log, &len) < 0 || len == 0) {
+		cr_set_error("%s; criu and its processes were killed; its log %s is empty "
+			     "or missing",
+			     when, path);
+		return;
+	}
+	last_lines(log, len, 3, tail, sizeof(tail));
+	cr_set_error("%s; criu and its processes were killed; the last lines of %s: %s", when,
+		     path, tail);
+}
+
+/* Arm o->deadline_s around one CRIU call unless a deadline is already armed
+ * (then the outer one applies). @return : whether this call owns it. */
+static bool call_deadline_begin(const struct stoke_cr_options *o, const char *what,
+				const char *phase)
+{
+	bool nested = true;
+
+	if (o->deadline_s && stoke_cr_deadline_arm(o->deadline_s, what, &nested) < 0)
+		nested = true;
+	stoke_cr_deadline_phase(phase);
+	return !nested;
+}
+
+/* The failure of one CRIU call, explained: a timeout or CRIU's own error. */
+static int criu_call_failed(const struct stoke_cr_options *o, const char *what,
+			    const char *log_name, int r)
+{
+	const char *work_dir = o->work_dir ? o->work_dir : o->images_dir;
+
+	if (stoke_cr_deadline_expired()) {
+		remember_criu_timeout(work_dir, log_name);
+		return -ETIMEDOUT;
+	}
+	remember_criu_failure(what, work_dir, log_name, r);
+	return -EIO;
+}
+
 static enum criu_cg_mode cg_mode(enum stoke_cr_cgroup_mode m)
 {
 	switch (m) {
@@ -295,14 +375,14 @@ int stoke_criu_dump(pid_t pid, const struct stoke_cr_options *o)
 	r = config_env_set(o, work);
 	if (r < 0)
 		return r;
+	bool own_deadline = call_deadline_begin(o, "checkpoint", "criu dump");
 	r = criu_local_dump(c);
 	(void) unsetenv("CRIU_CONFIG_FILE");
-	if (r < 0) {
-		remember_criu_failure("dump", o->work_dir ? o->work_dir : o->images_dir, log_name,
-				      r);
-		return -EIO;
-	}
-	return 0;
+	if (r < 0)
+		r = criu_call_failed(o, "dump", log_name, r);
+	if (own_deadline)
+		stoke_cr_deadline_disarm();
+	return r < 0 ? r : 0;
 }
 
 /* criu swrk reads inherited fds by number in its own process: they must
@@ -432,10 +512,8 @@ static int restore_with_binary(const struct stoke_cr_options *o, const char *log
 	while (waitpid(pid, &st, 0) < 0)
 		if (errno != EINTR)
 			return -errno;
-	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-		remember_criu_failure("restore", work, log_name, -EIO);
-		return -EIO;
-	}
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		return criu_call_failed(o, "restore", log_name, -EIO);
 	_cleanup_free_ char *buf = NULL;
 	size_t len = 0;
 	r = cs_read_file_at(AT_FDCWD, pidfile, 64, &buf, &len);
@@ -486,8 +564,13 @@ int stoke_criu_restore(const struct stoke_cr_options *o)
 		cr_set_error("cannot open image directory %s", o->images_dir);
 		return r;
 	}
-	if (o->stream)
-		return restore_with_binary(o, log_name);
+	if (o->stream) {
+		bool own = call_deadline_begin(o, "restore", "criu restore");
+		r = restore_with_binary(o, log_name);
+		if (own)
+			stoke_cr_deadline_disarm();
+		return r;
+	}
 	r = criu_local_init_opts(&c);
 	if (r < 0)
 		return criu_result(r);
@@ -524,16 +607,16 @@ int stoke_criu_restore(const struct stoke_cr_options *o)
 	sigaddset(&chld, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &chld, &old);
 	notify_opts = o;
+	bool own_deadline = call_deadline_begin(o, "restore", "criu restore");
 	r = criu_local_restore_child(c);
 	notify_opts = NULL;
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	(void) inherit_fds_set_cloexec(o, 1);
 	(void) unsetenv("CRIU_CONFIG_FILE");
 
-	if (r <= 0) {
-		remember_criu_failure("restore", o->work_dir ? o->work_dir : o->images_dir,
-				      log_name, r);
-		return -EIO;
-	}
+	if (r <= 0 || stoke_cr_deadline_expired())
+		r = criu_call_failed(o, "restore", log_name, r <= 0 ? r : -EIO);
+	if (own_deadline)
+		stoke_cr_deadline_disarm();
 	return r;
 }

@@ -96,8 +96,10 @@ static bool any_is(const Ctd__Any *a, const char *name)
 }
 
 /* A runtimeoptions ConfigPath file: `key = "value"` lines (TOML subset);
- * BinaryName and Root are read, anything else is ignored. */
-static int read_config_file(const char *path, char **binary, char **root, bool *systemd)
+ * BinaryName, Root, CriuPath and SystemdCgroup are read, anything else is
+ * ignored. */
+static int read_config_file(const char *path, char **binary, char **root, char **criu,
+			    bool *systemd)
 {
 	_cleanup_fclose_ FILE *f = fopen(path, "re");
 	char line[4096];
@@ -120,6 +122,9 @@ static int read_config_file(const char *path, char **binary, char **root, bool *
 		} else if (strcmp(key, "Root") == 0 || strcmp(key, "root") == 0) {
 			free(*root);
 			*root = strdup(val);
+		} else if (strcmp(key, "CriuPath") == 0 || strcmp(key, "criu_path") == 0) {
+			free(*criu);
+			*criu = strdup(val);
 		}
 	}
 	return 0;
@@ -129,7 +134,8 @@ int runtime_resolve(struct shim *s, const Ctd__Any *options, struct runtime_cfg 
 		    size_t errlen)
 {
 	bool systemd = false;
-	_cleanup_free_ char *binary = NULL, *root = NULL, *abs = NULL, *full_root = NULL;
+	_cleanup_free_ char *binary = NULL, *root = NULL, *abs = NULL, *full_root = NULL,
+			    *criu = NULL;
 	const char *env;
 	int r;
 
@@ -145,6 +151,8 @@ int runtime_resolve(struct shim *s, const Ctd__Any *options, struct runtime_cfg 
 				binary = strdup(o->binary_name);
 			if (*o->root)
 				root = strdup(o->root);
+			if (*o->criu_path)
+				criu = strdup(o->criu_path);
 			systemd = o->systemd_cgroup;
 			ctd__runc_options__free_unpacked(o, NULL);
 		} else if (any_is(options, "runtimeoptions.v1.Options")) {
@@ -155,7 +163,8 @@ int runtime_resolve(struct shim *s, const Ctd__Any *options, struct runtime_cfg 
 				return -EINVAL;
 			}
 			if (*o->config_path)
-				r = read_config_file(o->config_path, &binary, &root, &systemd);
+				r = read_config_file(o->config_path, &binary, &root, &criu,
+						     &systemd);
 			else
 				r = 0;
 			if (r < 0)
@@ -185,8 +194,10 @@ int runtime_resolve(struct shim *s, const Ctd__Any *options, struct runtime_cfg 
 	}
 	if (asprintf(&full_root, "%s/%s", root ? root : DEFAULT_ROOT, s->ns) < 0)
 		return -ENOMEM;
-	*ret = (struct runtime_cfg){
-		.binary = TAKE_PTR(abs), .root = TAKE_PTR(full_root), .systemd_cgroup = systemd};
+	*ret = (struct runtime_cfg){.binary = TAKE_PTR(abs),
+				    .root = TAKE_PTR(full_root),
+				    .criu = TAKE_PTR(criu),
+				    .systemd_cgroup = systemd};
 	return 0;
 }
 
@@ -233,6 +244,9 @@ int runtime_run(struct shim *s, struct container *c, const struct runtime_call *
 	    cs_strv_push(&argv, "json") < 0)
 		return -ENOMEM;
 	if (c->rt.systemd_cgroup && cs_strv_push(&argv, "--systemd-cgroup") < 0)
+		return -ENOMEM;
+	if (c->rt.criu &&
+	    (cs_strv_push(&argv, "--criu") < 0 || cs_strv_push(&argv, c->rt.criu) < 0))
 		return -ENOMEM;
 	for (size_t i = 0; call->args[i]; i++)
 		if (cs_strv_push(&argv, call->args[i]) < 0)
@@ -295,6 +309,8 @@ int runtime_save(const char *bundle, const struct runtime_cfg *cfg)
 	json_object_object_add(o, "binary", json_object_new_string(cfg->binary));
 	json_object_object_add(o, "root", json_object_new_string(cfg->root));
 	json_object_object_add(o, "systemd_cgroup", json_object_new_boolean(cfg->systemd_cgroup));
+	if (cfg->criu)
+		json_object_object_add(o, "criu", json_object_new_string(cfg->criu));
 	text = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 	json_object_put(o);
 	if (!text)
@@ -326,7 +342,7 @@ int runtime_load(const char *bundle, struct runtime_cfg *ret)
 {
 	_cleanup_free_ char *path = NULL;
 	json_object *o = NULL;
-	const char *b, *rt;
+	const char *b, *rt, *criu = NULL;
 	bool systemd = false;
 	int r;
 
@@ -337,10 +353,13 @@ int runtime_load(const char *bundle, struct runtime_cfg *ret)
 		return r;
 	r = -EINVAL;
 	(void) cs_json_get_bool(o, "systemd_cgroup", &systemd);
+	(void) cs_json_get_string(o, "criu", &criu);
 	if (cs_json_get_string(o, "binary", &b) == 0 && cs_json_get_string(o, "root", &rt) == 0) {
-		struct runtime_cfg cfg = {
-			.binary = strdup(b), .root = strdup(rt), .systemd_cgroup = systemd};
-		if (cfg.binary && cfg.root) {
+		struct runtime_cfg cfg = {.binary = strdup(b),
+					  .root = strdup(rt),
+					  .criu = criu ? strdup(criu) : NULL,
+					  .systemd_cgroup = systemd};
+		if (cfg.binary && cfg.root && (!criu || cfg.criu)) {
 			*ret = cfg;
 			r = 0;
 		} else {
@@ -356,5 +375,6 @@ void runtime_cfg_done(struct runtime_cfg *cfg)
 {
 	free(cfg->binary);
 	free(cfg->root);
-	cfg->binary = cfg->root = NULL;
+	free(cfg->criu);
+	cfg->binary = cfg->root = cfg->criu = NULL;
 }

@@ -166,6 +166,7 @@ struct oom_watch;
 struct runtime_cfg {
 	char *binary;
 	char *root;
+	char *criu;	/* CriuPath: passed as --criu; NULL: the runtime's default */
 	bool systemd_cgroup;
 };
 

@@ -17,6 +17,7 @@ struct shim_globals {
 	bool log_json;		 /* --log-format json */
 	bool debug;		 /* --debug */
 	bool systemd_cgroup;	 /* --systemd-cgroup */
+	const char *criu_path;	 /* --criu: the criu binary; NULL: "criu" from PATH */
 };
 
 /*! shim_cli_is_verb() : whether `verb` is one of the runtime's verbs. */

@@ -103,7 +103,13 @@ struct stoke_cr_options {
 	 * stream (ignored there). */
 	int (*before_pages)(void *userdata);
 	void *before_pages_data;
-	unsigned int timeout_s; /* 0: criu's default */
+	unsigned int timeout_s; /* criu's own --timeout (task freezing); 0: criu's default */
+	/* Wall-clock limit of the whole CRIU call, in seconds; 0: none of its
+	 * own (an armed stoke_cr_deadline_arm() still applies). On expiry CRIU
+	 * and every process it started are killed and the call fails with
+	 * -ETIMEDOUT; stoke_cr_error() then names the phase and quotes the last
+	 * lines of CRIU's log. */
+	unsigned int deadline_s;
 	int log_level;		/* 0: 4 (debug: criu's logs are how failures are explained) */
 };
 
@@ -126,6 +132,46 @@ int stoke_criu_restore(const struct stoke_cr_options *o);
 
 /*! stoke_cr_error() : one line explaining the last failure in this thread, or "". */
 const char *stoke_cr_error(void);
+
+/* --- Deadlines ----------------------------------------------------------
+ *
+ * One process-wide deadline around a whole checkpoint or restore (CRIU can
+ * wait forever: CRIU < 4.2 on hosts whose hardware breakpoints never fire,
+ * a lazy-pages or streaming peer that never answers). When it expires, a
+ * signal handler in the calling thread stops and then SIGKILLs every
+ * descendant of the process (CRIU, its helpers, a half-restored tree, page
+ * server processes), so whatever the thread was waiting on returns with an
+ * error; blocking calls in that thread are interrupted (EINTR). The caller
+ * then undoes what it did (thaw, remove the container, drop temp files).
+ *
+ * Thread-safety: one deadline per process; arm and disarm from the thread
+ * that runs the operation (the one the signal is directed at). */
+
+#define STOKE_CR_DEFAULT_DEADLINE_S 300
+
+/*! stoke_cr_deadline_arm() :
+ *  Start a deadline of `seconds` (> 0) for the operation `what` (e.g.
+ *  "checkpoint", "restore"; not copied: must outlive the deadline). A
+ *  deadline already armed stays as it is (nested arms are no-ops that
+ *  return 0 and set *ret_nested).
+ * @return : 0, or -errno (timer creation failed). */
+int stoke_cr_deadline_arm(unsigned int seconds, const char *what, bool *ret_nested);
+
+/*! stoke_cr_deadline_phase() :
+ *  Name the phase now running (a string literal), reported on expiry. */
+void stoke_cr_deadline_phase(const char *phase);
+
+/*! stoke_cr_deadline_expired() : whether the armed deadline has expired. */
+bool stoke_cr_deadline_expired(void);
+
+/*! stoke_cr_deadline_describe() :
+ *  "checkpoint timed out after 5 s in phase \"criu dump\"" into buf. */
+void stoke_cr_deadline_describe(char *buf, size_t len);
+
+/*! stoke_cr_deadline_disarm() :
+ *  Stop the deadline (no-op when none is armed). The expired state stays
+ *  readable until the next arm. */
+void stoke_cr_deadline_disarm(void);
 
 /* --- GPU (CUDA checkpoint API) ------------------------------------------ */
 

@@ -77,4 +77,37 @@ wait "$EVENTS_PID" 2>/dev/null || true
 topics=$(grep '"container_id":"t-restored"' "$T/events.log" | awk '$6 ~ /^\/tasks\// {print $6}' | tr '\n' ' ')
 [ "$topics" = "/tasks/create /tasks/start /tasks/exit /tasks/delete " ] ||
 	fail "events of the restored task: '$topics'"
+
+echo "# restore-on-create with a hanging criu: a clear error soon, nothing left"
+# The shim passes CriuPath from its config to the runtime as --criu (as
+# containerd's runc shim); the stand-in answers --version, then hangs.
+cat >"$T/fake-criu" <<EOF
+#!/bin/sh
+case "\$1" in --version | -V) echo "Version: 4.2.1"; exit 0 ;; esac
+echo \$\$ >>"$T/fake-criu.pids"
+exec sleep 1000
+EOF
+chmod +x "$T/fake-criu"
+printf 'Root = "%s"\nCriuPath = "%s"\n' "$T/runtime-root" "$T/fake-criu" >"$T/shim-hang.toml"
+rc=0
+# `timeout` only turns a hang into a failure; the deadline is 3 s.
+timeout -k 5 90 ctr --address "$T/containerd.sock" --namespace "$NS" run --runtime "$RUNTIME" \
+	--runtime-config-path "$T/shim-hang.toml" -d \
+	--annotation "org.stoke.snapshot=$T/warm.stoke" --annotation org.stoke.criu-timeout=3 \
+	--mount "$mount_out" "$IMAGE" t-hung sh -c "$counter" >"$T/hung.log" 2>&1 || rc=$?
+[ "$rc" -ne 124 ] && [ "$rc" -ne 137 ] || fail "ctr run with a hanging criu hung"
+[ "$rc" -ne 0 ] || fail "ctr run succeeded with a hanging criu"
+grep -q 'timed out after 3 s in phase .*criu restore' "$T/hung.log" ||
+	fail "the error does not say what timed out: $(cat "$T/hung.log")"
+echo "# $(tail -n 1 "$T/hung.log")"
+! c task ls -q | grep -qx t-hung || fail "a task t-hung is left"
+c container delete t-hung >/dev/null 2>&1 || true
+[ ! -e "$T/runtime-root/$NS/t-hung" ] || fail "runtime state of t-hung left"
+for p in $(cat "$T/fake-criu.pids" 2>/dev/null); do
+	if [ -e "/proc/$p" ] && ! grep -q '^State:.*Z' "/proc/$p/status"; then
+		kill -9 "$p"
+		fail "the stand-in criu $p is still running"
+	fi
+done
+! grep -q " $T/runtime-root/$NS/t-hung" /proc/self/mountinfo || fail "a mount of t-hung is left"
 echo ok
