@@ -9,6 +9,8 @@
 # (a dump CRIU refuses, a corrupted snapshot, a snapshot of another bundle,
 # a restore CRIU cannot finish) must leave nothing behind.
 source "$(dirname "$0")/../runtime/lib.sh"
+source "$(dirname "$0")/../lib-checkpoint.sh"
+require_checkpoint_restore "$STOKE"
 
 OUT=$WORK/out
 mkdir -p "$OUT"

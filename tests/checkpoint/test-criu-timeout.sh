@@ -14,6 +14,8 @@
 # A hang would be cut by `timeout` (HANG_LIMIT) and fail the test: that limit
 # is only there to turn a hang into a failure, not to time anything.
 source "$(dirname "$0")/../runtime/lib.sh"
+source "$(dirname "$0")/../lib-checkpoint.sh"
+require_checkpoint_restore "$STOKE"
 
 DEADLINE=3
 HANG_LIMIT=60

@@ -11,6 +11,8 @@
 #     checksum error, and leaves no state, process, cgroup or temp dir.
 #   test-restore-pages.sh STOKE
 source "$(dirname "$0")/../runtime/lib.sh"
+source "$(dirname "$0")/../lib-checkpoint.sh"
+require_checkpoint_restore "$STOKE"
 command -v criu >/dev/null || { echo "skip: criu not installed"; exit 77; }
 "$PY" -c 'import numpy' 2>/dev/null || { echo "skip: no numpy for $PY"; exit 77; }
 

@@ -10,7 +10,8 @@ source "$(dirname "$0")/lib.sh"
 rt=${STOKE_SHIM_RUNTIME:-}
 [ -n "$rt" ] && "$rt" --help 2>&1 | grep -q '^ *checkpoint' ||
 	{ echo "skip: the runtime ($rt) has no checkpoint verb"; exit 77; }
-command -v criu >/dev/null && criu check >/dev/null 2>&1 || { echo "skip: criu check fails"; exit 77; }
+source "$(dirname "$0")/../lib-checkpoint.sh"
+require_checkpoint_restore "$rt"
 ctd_setup "${1:?usage: test-restore.sh SHIM_BINARY}"
 
 mkdir -p "$T/out"
