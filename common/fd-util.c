@@ -6,12 +6,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 int cs_write_all(int fd, const void *buf, size_t len)
@@ -230,6 +233,94 @@ int cs_fd_set_cloexec(int fd, int enable)
 int cs_fd_set_nonblock(int fd, int enable)
 {
 	return fd_toggle_flag(fd, F_GETFL, F_SETFL, O_NONBLOCK, enable);
+}
+
+struct linux_dirent64 {
+	uint64_t d_ino;
+	int64_t d_off;
+	unsigned short d_reclen;
+	unsigned char d_type;
+	char d_name[];
+};
+
+/* Close the fds in [lo, hi] that /proc/self/fd lists: RLIMIT_NOFILE may
+ * have been lowered (process.rlimits) below fds that are already open.
+ * getdents64 into the stack: no allocation. */
+static int close_listed_fds(unsigned int lo, unsigned int hi)
+{
+	char buf[4096] __attribute__((aligned(8)));
+	int dfd = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	long n;
+
+	if (dfd < 0)
+		return -errno;
+	while ((n = syscall(SYS_getdents64, dfd, buf, sizeof(buf))) > 0) {
+		for (long off = 0; off < n;) {
+			const struct linux_dirent64 *d = (const void *) (buf + off);
+			char *end;
+			unsigned long fd = strtoul(d->d_name, &end, 10);
+			off += d->d_reclen;
+			if (d->d_name[0] < '0' || d->d_name[0] > '9' || *end || fd < lo ||
+			    fd > hi || (int) fd == dfd)
+				continue;
+			(void) close((int) fd);
+		}
+	}
+	int r = n < 0 ? -errno : 0;
+	close(dfd);
+	return r;
+}
+
+/* close_range(lo, hi); where the kernel lacks it (or a seccomp filter on
+ * the runtime refuses it), what /proc/self/fd lists, else a close() loop. */
+static int close_fd_range(unsigned int lo, unsigned int hi)
+{
+	struct rlimit rl;
+
+	if (syscall(SYS_close_range, lo, hi, 0) == 0)
+		return 0;
+	if (errno != ENOSYS && errno != EPERM)
+		return -errno;
+	if (close_listed_fds(lo, hi) == 0)
+		return 0;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return -errno;
+	/* No /proc: every number below the hard limit (fs.nr_open, 2^20 by
+	 * default, bounds it when it says "infinity"); the best left, as a
+	 * limit lowered after an fd was opened leaves that fd out. */
+	rlim_t max = rl.rlim_max == RLIM_INFINITY ? (rlim_t) 1 << 20 : rl.rlim_max;
+	if (max == 0)
+		return 0;
+	if (max > INT_MAX)
+		max = INT_MAX;
+	if (hi >= max)
+		hi = (unsigned int) (max - 1);
+	for (unsigned int fd = lo; fd <= hi; fd++)
+		(void) close((int) fd);
+	return 0;
+}
+
+int cs_close_fds_except(int min_fd, const int *keep, size_t n_keep)
+{
+	int lo = min_fd < 0 ? 0 : min_fd;
+
+	/* Close the gap up to the next kept fd, step over it, repeat. */
+	for (;;) {
+		int next = -1;
+		for (size_t i = 0; i < n_keep; i++)
+			if (keep[i] >= lo && (next < 0 || keep[i] < next))
+				next = keep[i];
+		if (next < 0)
+			return close_fd_range((unsigned int) lo, ~0U);
+		if (next > lo) {
+			int r = close_fd_range((unsigned int) lo, (unsigned int) next - 1);
+			if (r < 0)
+				return r;
+		}
+		if (next == INT_MAX)
+			return 0;
+		lo = next + 1;
+	}
 }
 
 int cs_send_fd(int sock, int fd, const void *data, size_t len)

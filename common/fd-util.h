@@ -51,6 +51,15 @@ int cs_rm_rf_at(int dirfd, const char *name);
 int cs_fd_set_cloexec(int fd, int enable);
 int cs_fd_set_nonblock(int fd, int enable);
 
+/*! cs_close_fds_except() :
+ *  Close every descriptor >= `min_fd` except the `n_keep` ones in `keep`
+ *  (in any order; those below `min_fd` are ignored). close_range() where the
+ *  kernel has it (5.9), else those /proc/self/fd lists, else one close() per
+ *  number below RLIMIT_NOFILE's hard limit.
+ *  No allocation: safe in a child between clone() and execve().
+ * @return : 0, or -errno from close_range(). */
+int cs_close_fds_except(int min_fd, const int *keep, size_t n_keep);
+
 /*! cs_send_fd() / cs_recv_fd() :
  *  Pass one descriptor over a unix socket with SCM_RIGHTS, together with
  *  `len` bytes of `data` (at least one byte is always sent; on a stream

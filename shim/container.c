@@ -20,7 +20,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/close_range.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -202,16 +201,6 @@ static int set_names(const struct shim_config *cfg, char *err, size_t errlen)
 	return 0;
 }
 
-/* --preserve-fds: 3 .. 3+n-1 pass through execve, every other fd is closed by it. */
-static int preserve_fds(int n)
-{
-	for (int fd = 3; fd < 3 + n; fd++)
-		(void) cs_fd_set_cloexec(fd, 0);
-	if (syscall(SYS_close_range, 3 + n, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
-		return -errno;
-	return 0;
-}
-
 static bool has_dev_tmpfs(const struct shim_config *cfg)
 {
 	for (size_t i = 0; i < cfg->n_mounts; i++)
@@ -241,6 +230,8 @@ static _Noreturn void child_main(struct create_ctx *c)
 	r = shim_join_self(&c->join);
 	if (r < 0)
 		child_fail(sync, r, "join the container's cgroup");
+	/* The cgroup directory fd (CLONE_INTO_CGROUP) is a host directory. */
+	shim_join_done(&c->join);
 	if (c->slow)
 		child_slow_namespaces(c);
 	if (cfg->ns[SHIM_NS_USER].enabled) {
@@ -306,11 +297,14 @@ static _Noreturn void child_main(struct create_ctx *c)
 	}
 	if (c->console_fd >= 0)
 		close(c->console_fd);
-	r = preserve_fds(c->o->preserve_fds);
+	/* No host fd may reach the cwd's resolution (CVE-2024-21626): only
+	 * stdio, --preserve-fds and our two non-directory fds stay. */
+	int keep[] = {sync, c->fifo_fd};
+	r = shim_process_close_fds(c->o->preserve_fds, keep, ELEMENTSOF(keep));
 	if (r < 0)
-		child_fail(sync, r, "--preserve-fds");
+		child_fail(sync, r, "close the runtime's descriptors");
 	/* runc creates a missing cwd (as root, before the user switch). */
-	(void) cs_mkdir_p(p->cwd, 0755);
+	(void) shim_process_mkdir_cwd(p->cwd);
 
 	r = shim_process_apply_identity(p, c->filter, &listener, err, sizeof(err));
 	if (r < 0)
@@ -322,10 +316,9 @@ static _Noreturn void child_main(struct create_ctx *c)
 		if (r < 0 || recv_expect(sync, SHIM_SYNC_LISTENER_DONE, &m) < 0)
 			_exit(1);
 	}
-	if (chdir(p->cwd) < 0) {
-		snprintf(err, sizeof(err), "process.cwd %s", p->cwd);
-		child_fail(sync, -errno, err);
-	}
+	r = shim_process_chdir(p->cwd, err, sizeof(err));
+	if (r < 0)
+		child_fail(sync, r, err);
 	r = shim_process_find_exec(p, exe);
 	if (r < 0) {
 		snprintf(err, sizeof(err), "exec: \"%s\": %s", p->args[0],

@@ -19,7 +19,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/close_range.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -40,6 +39,7 @@ struct exec_ctx {
 	const struct shim_exec_opts *o;
 	const struct shim_seccomp_filter *filter;
 	int ns_fd[SHIM_NS_COUNT]; /* -1: same as ours, or not a namespace of the container */
+	int self_pidns, self_timens; /* the runtime's own, to go back after the clone */
 	int sync_parent, sync_child;
 	int console_fd;
 	struct shim_join join;
@@ -68,6 +68,8 @@ static _Noreturn void exec_child(struct exec_ctx *c)
 	r = shim_join_self(&c->join);
 	if (r < 0)
 		child_fail(sync, r, "join the container's cgroup");
+	/* The cgroup directory fd (CLONE_INTO_CGROUP) is a host directory. */
+	shim_join_done(&c->join);
 
 	/* User namespace first: it gives the capabilities the other joins need. */
 	static const int order[] = {SHIM_NS_USER, SHIM_NS_MOUNT, SHIM_NS_NET,
@@ -81,10 +83,19 @@ static _Noreturn void exec_child(struct exec_ctx *c)
 				 shim_ns_name(t));
 			child_fail(sync, -errno, err);
 		}
-		close(c->ns_fd[t]);
 	}
 	if (c->ns_fd[SHIM_NS_USER] >= 0 && (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0))
 		child_fail(sync, -errno, "become root in the container's user namespace");
+	/* The container's namespaces (joined above, pid and time by the parent)
+	 * and the runtime's own: none may reach the process, even when the
+	 * caller's --preserve-fds range has a hole that one of them filled. */
+	for (int t = 0; t < SHIM_NS_COUNT; t++)
+		if (c->ns_fd[t] >= 0)
+			close(c->ns_fd[t]);
+	if (c->self_pidns >= 0)
+		close(c->self_pidns);
+	if (c->self_timens >= 0)
+		close(c->self_timens);
 	if (!c->cfg->ns[SHIM_NS_MOUNT].enabled && (chroot(c->cfg->rootfs) < 0 || chdir("/") < 0))
 		child_fail(sync, -errno, "chroot into the rootfs");
 
@@ -98,9 +109,11 @@ static _Noreturn void exec_child(struct exec_ctx *c)
 	}
 	if (c->console_fd >= 0)
 		close(c->console_fd);
-	for (int fd = 3; fd < 3 + c->o->preserve_fds; fd++)
-		(void) cs_fd_set_cloexec(fd, 0);
-	(void) syscall(SYS_close_range, 3 + c->o->preserve_fds, ~0U, CLOSE_RANGE_CLOEXEC);
+	/* No host fd (namespace fds, the cgroup directory, whatever the caller
+	 * leaked) may reach the cwd's resolution (CVE-2024-21626). */
+	r = shim_process_close_fds(c->o->preserve_fds, &sync, 1);
+	if (r < 0)
+		child_fail(sync, r, "close the runtime's descriptors");
 
 	r = shim_process_apply_identity(c->p, c->filter, &listener, err, sizeof(err));
 	if (r < 0)
@@ -113,10 +126,9 @@ static _Noreturn void exec_child(struct exec_ctx *c)
 		    m.type != SHIM_SYNC_LISTENER_DONE)
 			_exit(1);
 	}
-	if (chdir(c->p->cwd) < 0) {
-		snprintf(err, sizeof(err), "cwd %s", c->p->cwd);
-		child_fail(sync, -errno, err);
-	}
+	r = shim_process_chdir(c->p->cwd, err, sizeof(err));
+	if (r < 0)
+		child_fail(sync, r, err);
 	r = shim_process_find_exec(c->p, exe);
 	if (r < 0) {
 		snprintf(err, sizeof(err), "exec: \"%s\": %s", c->p->args[0],
@@ -155,12 +167,12 @@ int shim_container_exec(const char *root, const struct shim_state *s, const stru
 			const struct shim_process *p, const struct shim_exec_opts *o,
 			pid_t *ret_pid, char *err, size_t errlen)
 {
-	struct exec_ctx c = {.cfg = cfg, .p = p, .o = o, .console_fd = -1};
+	struct exec_ctx c = {
+		.cfg = cfg, .p = p, .o = o, .console_fd = -1, .self_pidns = -1, .self_timens = -1};
 	_cleanup_(shim_cgroup_freep) struct shim_cgroup *cg = NULL;
 	struct shim_seccomp_filter *filter = NULL;
 	int sv[2] = {-1, -1}, r;
 	pid_t child = -1;
-	int self_pidns = -1, self_timens = -1;
 
 	for (int t = 0; t < SHIM_NS_COUNT; t++)
 		c.ns_fd[t] = -1;
@@ -215,7 +227,7 @@ int shim_container_exec(const char *root, const struct shim_state *s, const stru
 
 	/* pid and time namespaces: for our children only, and only for this clone. */
 	if (c.ns_fd[SHIM_NS_PID] >= 0) {
-		self_pidns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
+		c.self_pidns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
 		if (setns(c.ns_fd[SHIM_NS_PID], CLONE_NEWPID) < 0) {
 			r = cs_errf_errno(-errno, err, errlen,
 					  "join the container's pid namespace");
@@ -223,7 +235,7 @@ int shim_container_exec(const char *root, const struct shim_state *s, const stru
 		}
 	}
 	if (c.ns_fd[SHIM_NS_TIME] >= 0) {
-		self_timens = open("/proc/self/ns/time", O_RDONLY | O_CLOEXEC);
+		c.self_timens = open("/proc/self/ns/time", O_RDONLY | O_CLOEXEC);
 		if (setns(c.ns_fd[SHIM_NS_TIME], CLONE_NEWTIME) < 0) {
 			r = cs_errf_errno(-errno, err, errlen,
 					  "join the container's time namespace");
@@ -244,10 +256,10 @@ int shim_container_exec(const char *root, const struct shim_state *s, const stru
 		exec_child(&c);
 	close(sv[1]);
 	sv[1] = -1;
-	if (self_pidns >= 0)
-		(void) setns(self_pidns, CLONE_NEWPID);
-	if (self_timens >= 0)
-		(void) setns(self_timens, CLONE_NEWTIME);
+	if (c.self_pidns >= 0)
+		(void) setns(c.self_pidns, CLONE_NEWPID);
+	if (c.self_timens >= 0)
+		(void) setns(c.self_timens, CLONE_NEWTIME);
 
 	if ((r = shim_join_parent(&c.join, child)) < 0) {
 		cs_errf_errno(r, err, errlen, "move the process into the container's cgroup");
@@ -325,10 +337,10 @@ out:
 		close(sv[1]);
 	if (c.console_fd >= 0)
 		close(c.console_fd);
-	if (self_pidns >= 0)
-		close(self_pidns);
-	if (self_timens >= 0)
-		close(self_timens);
+	if (c.self_pidns >= 0)
+		close(c.self_pidns);
+	if (c.self_timens >= 0)
+		close(c.self_timens);
 	for (int t = 0; t < SHIM_NS_COUNT; t++)
 		if (c.ns_fd[t] >= 0)
 			close(c.ns_fd[t]);

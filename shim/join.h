@@ -57,7 +57,9 @@ int shim_join_parent(const struct shim_join *j, pid_t pid);
  *  host's /sys/fs/cgroup: move itself into every v1 directory. No allocation. */
 int shim_join_self(const struct shim_join *j);
 
-/*! shim_join_done() : close what `j` holds. */
+/*! shim_join_done() : close what `j` holds. The child calls it too, once
+ *  joined: v2_fd is a host directory, a way out of the container's root
+ *  through /proc/self/fd (CVE-2024-21626). */
 void shim_join_done(struct shim_join *j);
 
 #endif

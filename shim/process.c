@@ -10,8 +10,10 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/capability.h>
+#include <linux/openat2.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -199,6 +201,83 @@ int shim_process_apply_identity(const struct shim_process *p,
 	}
 	*ret_listener = listener;
 	return 0;
+}
+
+int shim_process_close_fds(int n_preserve, const int *keep, size_t n_keep)
+{
+	if (n_preserve < 0)
+		n_preserve = 0;
+	for (int fd = 3; fd < 3 + n_preserve; fd++) {
+		bool ours = false;
+		/* A kept fd in the range means the caller had no fd there: ours
+		 * must still close on execve. */
+		for (size_t i = 0; i < n_keep; i++)
+			ours = ours || keep[i] == fd;
+		if (!ours)
+			(void) cs_fd_set_cloexec(fd, 0);
+	}
+	return cs_close_fds_except(3 + n_preserve, keep, n_keep);
+}
+
+/* `name` under `dirfd` as an O_PATH directory fd, never through a /proc
+ * magic link: with no host fd left, those are the only ways out of the root. */
+static int open_dir_no_magiclinks(int dirfd, const char *name)
+{
+	struct open_how how = {
+		.flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
+		.resolve = RESOLVE_NO_MAGICLINKS,
+	};
+	long fd = syscall(SYS_openat2, dirfd, name, &how, sizeof(how));
+	/* Before 5.6: no descriptor of the host is left to lead out, and the
+	 * chdir check still refuses a cwd outside the root. */
+	if (fd < 0 && errno == ENOSYS)
+		fd = openat(dirfd, name, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	return fd < 0 ? -errno : (int) fd;
+}
+
+int shim_process_mkdir_cwd(const char *cwd)
+{
+	char buf[PATH_MAX];
+	size_t len = strlen(cwd);
+
+	if (len >= sizeof(buf))
+		return -ENAMETOOLONG;
+	memcpy(buf, cwd, len + 1);
+	_cleanup_close_ int dir = open_dir_no_magiclinks(AT_FDCWD, "/");
+	if (dir < 0)
+		return dir;
+	char *save = NULL;
+	for (char *name = strtok_r(buf, "/", &save); name; name = strtok_r(NULL, "/", &save)) {
+		/* mkdirat() never follows a symlink in `name`; the open below
+		 * follows it, within the root. */
+		if (mkdirat(dir, name, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		int next = open_dir_no_magiclinks(dir, name);
+		if (next < 0)
+			return next;
+		close(dir);
+		dir = next;
+	}
+	return 0;
+}
+
+int shim_process_chdir(const char *cwd, char *err, size_t errlen)
+{
+	char buf[PATH_MAX];
+
+	if (chdir(cwd) < 0)
+		return cs_errf_errno(-errno, err, errlen, "process.cwd %s", cwd);
+	/* The raw syscall: the kernel prefixes a directory that our root does
+	 * not reach with "(unreachable)", which glibc's getcwd() hides. */
+	long n = syscall(SYS_getcwd, buf, sizeof(buf));
+	if (n < 0)
+		return cs_errf_errno(-errno, err, errlen,
+				     "process.cwd %s: check that it is inside the container's root",
+				     cwd);
+	if (n > 0 && buf[0] == '/')
+		return 0;
+	return cs_errf(-EPERM, err, errlen,
+		       "process.cwd %s resolves to %s, outside the container's root", cwd, buf);
 }
 
 static const char *env_path(const struct shim_process *p)

@@ -36,6 +36,29 @@ int shim_process_apply_early(const struct shim_process *p, char *err, size_t err
 int shim_process_setup_terminal(const struct shim_process *p, int console_sock, bool bind_console,
 				char *err, size_t errlen);
 
+/*! shim_process_close_fds() :
+ *  Close every descriptor above stdio except the `n_preserve` ones from 3
+ *  (--preserve-fds), which lose O_CLOEXEC, and the `n_keep` in `keep`: the
+ *  runtime's own that the process still needs until execve (sync socket,
+ *  exec fifo); those must carry O_CLOEXEC and must not be directories.
+ *  Call before the cwd is created or entered: any directory fd left open
+ *  is a way out of the rootfs through /proc/self/fd (CVE-2024-21626). */
+int shim_process_close_fds(int n_preserve, const int *keep, size_t n_keep);
+
+/*! shim_process_mkdir_cwd() :
+ *  Create a missing `cwd` and its parents (0755) as runc does, resolving
+ *  every component without /proc magic links, so that a cwd such as
+ *  /proc/1/root/x or a symlink to /proc/self/fd/N cannot create directories
+ *  outside the root. Best effort (the chdir reports what is wrong).
+ * @return : 0, or -errno (-ELOOP for a magic link on the way). */
+int shim_process_mkdir_cwd(const char *cwd);
+
+/*! shim_process_chdir() :
+ *  chdir(cwd), then check that the directory entered is inside the
+ *  process's root: one reached through a leaked or preserved descriptor or
+ *  another /proc link is refused (-EPERM) before anything runs there. */
+int shim_process_chdir(const char *cwd, char *err, size_t errlen);
+
 /*! shim_process_apply_identity() :
  *  seccomp (before the user switch when noNewPrivileges is false, as runc),
  *  bounding set, additional gids, gid, uid, capability sets, ambient set,
