@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Error messages for a caller's buffer: library functions that cannot log
- * (design.md: only the command layer logs) describe a failure in `err`
+ * (docs/ARCHITECTURE.md: only the command layer logs) describe a failure in `err`
  * (capacity `errlen`; NULL or 0 means "no message wanted") and return the
  * -errno, so the caller logs once with the whole context.
  *

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# design.md's module boundaries, checked on the sources: each module includes
+# docs/ARCHITECTURE.md's module boundaries, checked on the sources: each module includes
 # only the libraries its row allows. (meson already hides other modules'
 # private headers and the CUDA headers from modules that may not use them;
 # this catches system libraries, whose headers are always on the path.)
