@@ -683,6 +683,61 @@ static int build(const char *cgroups_path, const char *id, struct shim_cgroup **
 	return 0;
 }
 
+/*
+ * Whether a directory of `cg` (a reused one, or a new one under a frozen
+ * parent) is frozen or freezing: v1 freezer.state, v2 cgroup.freeze (asked
+ * for here) or cgroup.events "frozen" (inherited from a parent).
+ */
+static int hier_frozen(const struct cg_hier *h, bool *ret)
+{
+	_cleanup_free_ char *s = NULL;
+	uint64_t v = 0;
+	int r;
+
+	if (h->version == 1) {
+		if (!list_has(h->ctrls, "freezer")) {
+			*ret = false;
+			return 0;
+		}
+		r = cg_read(h, "freezer.state", &s);
+		if (r < 0)
+			return r;
+		*ret = strncmp(s, "THAWED", 6) != 0;
+		return 0;
+	}
+	r = cg_read_u64(h, "cgroup.freeze", &v);
+	if (r == 0 && v == 0)
+		r = cg_read_keyed(h, "cgroup.events", "frozen", &v);
+	if (r == -ENOENT) {
+		/* A kernel without the v2 freezer (< 5.2) cannot freeze it. */
+		*ret = false;
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	*ret = v != 0;
+	return 0;
+}
+
+/* A process moved into a frozen cgroup stops at once: the init would hang
+ * (in D state on v1) before it could report anything. runc refuses too. */
+static int refuse_frozen(struct shim_cgroup *cg)
+{
+	for (size_t i = 0; i < cg->n; i++) {
+		bool frozen;
+		int r = hier_frozen(&cg->h[i], &frozen);
+		if (r < 0)
+			return cg_set_error(r, "reading the freezer state of %s: %s", cg->h[i].dir,
+					    strerror(-r));
+		if (frozen)
+			return cg_set_error(-EBUSY,
+					    "container's cgroup unexpectedly frozen: %s (thaw it "
+					    "or choose another linux.cgroupsPath)",
+					    cg->h[i].dir);
+	}
+	return 0;
+}
+
 int shim_cgroup_create(const char *cgroups_path, const char *id, json_object *resources,
 		       struct shim_cgroup **ret)
 {
@@ -710,6 +765,9 @@ int shim_cgroup_create(const char *cgroups_path, const char *id, json_object *re
 		if (r < 0)
 			goto fail;
 	}
+	r = refuse_frozen(cg);
+	if (r < 0)
+		goto fail;
 	if (resources) {
 		r = cg_apply_resources(cg, resources);
 		if (r < 0)
@@ -927,8 +985,14 @@ int shim_cgroup_kill_all(struct shim_cgroup *cg, int sig)
 
 	if (!h)
 		return -ENOENT;
-	if (sig == SIGKILL && h->version == 2 && cg_has_file(h, "cgroup.kill"))
-		return cg_write(h, "cgroup.kill", "1", "cgroup.kill");
+	if (sig == SIGKILL && h->version == 2 && cg_has_file(h, "cgroup.kill")) {
+		r = cg_write(h, "cgroup.kill", "1", "cgroup.kill");
+		/* On a hybrid host the freezer is v1's: its frozen (or still
+		 * freezing) tasks take the SIGKILL only once thawed. */
+		if (r == 0 && freezer_hier(cg, &fz) == 0)
+			r = shim_cgroup_freeze(cg, false);
+		return r;
+	}
 
 	/* Freeze first so nothing forks between reading the list and the kill.
 	 * A paused container stays paused (its signals wait for the resume),

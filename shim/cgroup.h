@@ -70,10 +70,12 @@ int shim_cgroup_validate(json_object *linux_obj, char *err, size_t errlen);
  *  Create the container's cgroup directories (parents too) and apply
  *  `resources` (an OCI linux.resources object, may be NULL). `cgroups_path`
  *  NULL means the default "stoke/<id>". Directories this call created are
- *  removed again on failure; existing ones are reused (joining a cgroup).
+ *  removed again on failure; existing ones are reused (joining a cgroup),
+ *  unless frozen (v1 freezer.state, v2 cgroup.freeze or an ancestor's):
+ *  a process moved there would hang, so that is refused, as runc does.
  *  *ret is owned by the caller (shim_cgroup_free()).
- * @return : 0, -EINVAL, -EOPNOTSUPP (controller missing), or the -errno of
- *           the failing write (see shim_cgroup_last_error()). */
+ * @return : 0, -EINVAL, -EOPNOTSUPP (controller missing), -EBUSY (frozen),
+ *           or the -errno of the failing write (see shim_cgroup_last_error()). */
 int shim_cgroup_create(const char *cgroups_path, const char *id, json_object *resources,
 		       struct shim_cgroup **ret);
 

@@ -103,13 +103,14 @@ static const struct {
 	{"SYS", SIGSYS},
 };
 
-/* "9", "KILL", "SIGKILL", "sigkill", "RTMIN+3". */
+/* "9", "KILL", "SIGKILL", "sigkill", "RTMIN+3"; "0" only checks that the
+ * process exists (kill(2)), as runc allows. */
 static int parse_signal(const char *s, int *ret)
 {
 	char *end;
 	long n = strtol(s, &end, 10);
 	if (*s && !*end) {
-		if (n <= 0 || n >= NSIG)
+		if (n < 0 || n >= NSIG)
 			return -EINVAL;
 		*ret = (int) n;
 		return 0;
@@ -635,6 +636,17 @@ static int cmd_kill(int argc, char **argv, const struct shim_globals *g)
 		if (errno == ESRCH)
 			return log_error("container \"%s\": container not running", id), 1;
 		return log_error_errno(-errno, "container \"%s\": kill pid %d: %m", id, s->pid), 1;
+	}
+	/* v1 frozen tasks take a SIGKILL only once thawed (runc thaws too);
+	 * other signals wait for the resume. */
+	if (st == SHIM_STATUS_PAUSED && sig == SIGKILL) {
+		_cleanup_(shim_cgroup_freep) struct shim_cgroup *cg = NULL;
+		r = cgroup_of(s, &cg);
+		if (r >= 0)
+			r = shim_cgroup_freeze(cg, false);
+		if (r < 0)
+			return log_error_errno(r, "container \"%s\": thaw after SIGKILL: %m", id),
+			       1;
 	}
 	return 0;
 }

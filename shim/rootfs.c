@@ -501,12 +501,16 @@ static const struct default_dev default_devs[] = {
 	{"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0},
 };
 
-/* mknod, or (in a user namespace, where mknod is refused) bind the host's node. */
+/*
+ * mknod, or (in a user namespace, where mknod is refused) bind the host's
+ * node. An existing node is left as it is, as runc does: it may be on a
+ * bind mount (the host's /dev, or one of its nodes), and unlinking it there
+ * would replace the host's node.
+ */
 static int make_device(const char *dst, char type, int64_t major, int64_t minor, mode_t mode,
 		       bool has_uid, uid_t uid, bool has_gid, gid_t gid, const char *host)
 {
 	mode_t fmt = type == 'b' ? S_IFBLK : type == 'p' ? S_IFIFO : S_IFCHR;
-	(void) unlink(dst);
 	if (mknod(dst, fmt | (mode & 07777), makedev(major, minor)) == 0) {
 		if (chmod(dst, mode & 07777) < 0)
 			return -errno;
@@ -515,6 +519,8 @@ static int make_device(const char *dst, char type, int64_t major, int64_t minor,
 			return -errno;
 		return 0;
 	}
+	if (errno == EEXIST)
+		return 0;
 	if (errno != EPERM || !host)
 		return -errno;
 	int r = make_mountpoint(dst, true);
@@ -525,35 +531,46 @@ static int make_device(const char *dst, char type, int64_t major, int64_t minor,
 	return 0;
 }
 
-static bool config_mounts_dev(const struct shim_config *cfg, bool *bind)
+/*
+ * Whether the /dev the container sees is a bind mount: the last mount on
+ * /dev is the one on top. Destinations are compared once resolved in the
+ * rootfs, as do_mount() mounted them ("/dev/", "/dev/." are /dev too).
+ */
+static bool dev_is_bind_mounted(const struct shim_config *cfg)
 {
-	for (size_t i = 0; i < cfg->n_mounts; i++)
-		if (strcmp(cfg->mounts[i].destination, "/dev") == 0) {
-			*bind = cfg->mounts[i].bind;
-			return true;
-		}
-	*bind = false;
+	char dev[PATH_MAX], dst[PATH_MAX];
+
+	if (resolve_in_root(cfg->rootfs, "/dev", dev) < 0)
+		return false;
+	for (size_t i = cfg->n_mounts; i-- > 0;) {
+		if (resolve_in_root(cfg->rootfs, cfg->mounts[i].destination, dst) < 0 ||
+		    strcmp(dst, dev) != 0)
+			continue;
+		return cfg->mounts[i].bind;
+	}
 	return false;
 }
 
-static int setup_devices(const struct shim_config *cfg, char *err, size_t errlen)
+/* `dir`/`name` into `out` (PATH_MAX). */
+static int dev_entry(const char *dir, const char *name, char out[PATH_MAX])
 {
-	char dst[PATH_MAX];
-	bool dev_bind;
-	int r;
+	if ((size_t) snprintf(out, PATH_MAX, "%s/%s", dir, name) >= PATH_MAX)
+		return -ENAMETOOLONG;
+	return 0;
+}
 
-	/* A bind-mounted /dev is someone else's (the host's): leave it alone,
-	 * devices of linux.devices included, as runc does. Otherwise (a tmpfs,
-	 * or no /dev mount at all: then in the rootfs itself, as runc does too)
-	 * create the default devices, the /dev symlinks and linux.devices. */
-	(void) config_mounts_dev(cfg, &dev_bind);
-	if (dev_bind)
-		return 0;
-	snprintf(dst, sizeof(dst), "%s/dev", cfg->rootfs);
-	(void) mkdir(dst, 0755);
+/* `dir` (the rootfs's /dev, resolved in the rootfs so that a symlink there
+ * cannot lead out of it) gets the default devices; one that linux.devices
+ * made already (with its own mode and owner) stays. */
+static int make_default_devices(const char *dir, char *err, size_t errlen)
+{
+	char dst[PATH_MAX], host[64];
+
 	for (size_t i = 0; i < ELEMENTSOF(default_devs); i++) {
-		char host[64];
-		snprintf(dst, sizeof(dst), "%s/dev/%s", cfg->rootfs, default_devs[i].name);
+		int r = dev_entry(dir, default_devs[i].name, dst);
+		if (r < 0)
+			return cs_errf_errno(r, err, errlen, "device /dev/%s",
+					     default_devs[i].name);
 		snprintf(host, sizeof(host), "/dev/%s", default_devs[i].name);
 		r = make_device(dst, 'c', default_devs[i].major, default_devs[i].minor, 0666, false,
 				0, false, 0, host);
@@ -561,24 +578,38 @@ static int setup_devices(const struct shim_config *cfg, char *err, size_t errlen
 			return cs_errf_errno(r, err, errlen, "device /dev/%s",
 					     default_devs[i].name);
 	}
+	return 0;
+}
+
+/* The /dev symlinks; whatever already has one of their names stays. */
+static int make_dev_symlinks(const char *dir, char *err, size_t errlen)
+{
 	static const char *const links[][2] = {
 		{"/proc/self/fd", "fd"},       {"/proc/self/fd/0", "stdin"},
 		{"/proc/self/fd/1", "stdout"}, {"/proc/self/fd/2", "stderr"},
 		{"pts/ptmx", "ptmx"},
 	};
+	char dst[PATH_MAX];
+
 	for (size_t i = 0; i < ELEMENTSOF(links); i++) {
-		snprintf(dst, sizeof(dst), "%s/dev/%s", cfg->rootfs, links[i][1]);
-		(void) unlink(dst);
+		int r = dev_entry(dir, links[i][1], dst);
+		if (r < 0)
+			return cs_errf_errno(r, err, errlen, "symlink /dev/%s", links[i][1]);
 		if (symlink(links[i][0], dst) < 0 && errno != EEXIST)
 			return cs_errf_errno(-errno, err, errlen, "symlink /dev/%s", links[i][1]);
 	}
-	if (access("/proc/kcore", F_OK) == 0) {
-		snprintf(dst, sizeof(dst), "%s/dev/core", cfg->rootfs);
+	if (access("/proc/kcore", F_OK) == 0 && dev_entry(dir, "core", dst) == 0)
 		(void) symlink("/proc/kcore", dst);
-	}
+	return 0;
+}
+
+static int make_config_devices(const struct shim_config *cfg, char *err, size_t errlen)
+{
+	char dst[PATH_MAX];
+
 	for (size_t i = 0; i < cfg->n_devices; i++) {
 		const struct shim_device *d = &cfg->devices[i];
-		r = resolve_in_root(cfg->rootfs, d->path, dst);
+		int r = resolve_in_root(cfg->rootfs, d->path, dst);
 		if (r < 0)
 			return cs_errf_errno(r, err, errlen, "linux.devices[%zu] %s", i, d->path);
 		char *slash = strrchr(dst, '/');
@@ -595,6 +626,30 @@ static int setup_devices(const struct shim_config *cfg, char *err, size_t errlen
 					     d->path);
 	}
 	return 0;
+}
+
+static int setup_devices(const struct shim_config *cfg, char *err, size_t errlen)
+{
+	char dir[PATH_MAX];
+	int r;
+
+	/* A bind-mounted /dev is someone else's (the host's): leave it alone,
+	 * devices of linux.devices included, as runc does. Otherwise (a tmpfs,
+	 * or no /dev mount at all: then in the rootfs itself, as runc does too)
+	 * create the default devices, the /dev symlinks and linux.devices. */
+	if (dev_is_bind_mounted(cfg))
+		return 0;
+	r = resolve_in_root(cfg->rootfs, "/dev", dir);
+	if (r < 0)
+		return cs_errf_errno(r, err, errlen, "resolve /dev in the rootfs");
+	(void) mkdir(dir, 0755);
+	r = make_config_devices(cfg, err, errlen);
+	if (r < 0)
+		return r;
+	r = make_default_devices(dir, err, errlen);
+	if (r < 0)
+		return r;
+	return make_dev_symlinks(dir, err, errlen);
 }
 
 /* pivot_root needs the new root's parent mount not to be shared. */

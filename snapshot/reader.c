@@ -478,7 +478,9 @@ int rd_fill_task(const struct snap_reader *r, uint64_t entry, uint64_t chunk_in_
 
 static int load_index(struct snap_reader *r)
 {
-	uint8_t header[SNAP_HEADER_SIZE], footer[SNAP_FOOTER_SIZE];
+	/* the structs, not byte arrays: the index code reads their fields */
+	struct snap_disk_header header;
+	struct snap_disk_footer footer;
 	uint64_t ioff, ilen;
 	struct stat st;
 	ssize_t n;
@@ -491,15 +493,15 @@ static int load_index(struct snap_reader *r)
 	if ((uint64_t) st.st_size < SNAP_HEADER_SIZE + SNAP_FOOTER_SIZE)
 		return snap_error(-EBADMSG, "file is too small to be a snapshot (%lld bytes)",
 				  (long long) st.st_size);
-	n = cs_pread_all(r->fd, header, sizeof(header), 0);
+	n = cs_pread_all(r->fd, &header, sizeof(header), 0);
 	if (n >= 0 && n == sizeof(header))
-		n = cs_pread_all(r->fd, footer, sizeof(footer),
+		n = cs_pread_all(r->fd, &footer, sizeof(footer),
 				 st.st_size - (off_t) sizeof(footer));
 	if (n < 0)
 		return n;
 	if (n != sizeof(footer))
 		return snap_error(-EBADMSG, "file shrank while being read");
-	ret = snap_index_check_ends(header, footer, (uint64_t) st.st_size, &ioff, &ilen);
+	ret = snap_index_check_ends(&header, &footer, (uint64_t) st.st_size, &ioff, &ilen);
 	if (ret < 0)
 		return ret;
 	void *blob = malloc(ilen);
@@ -511,7 +513,7 @@ static int load_index(struct snap_reader *r)
 		return n < 0 ? n : snap_error(-EBADMSG, "file shrank while being read");
 	}
 	r->stats.bytes_read += sizeof(header) + sizeof(footer) + ilen;
-	return snap_index_parse(header, footer, (uint64_t) st.st_size, blob, &r->idx);
+	return snap_index_parse(&header, &footer, (uint64_t) st.st_size, blob, &r->idx);
 }
 
 /* A second, O_DIRECT descriptor of the same file (reopened through /proc so

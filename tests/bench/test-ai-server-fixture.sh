@@ -13,7 +13,7 @@ command -v runc >/dev/null || { echo "skip: runc not installed"; exit 77; }
 
 fail() { echo "FAIL: $*" >&2; [ -f "${b:-/nonexistent}/sock/server.log" ] && cat "$b/sock/server.log" >&2; exit 1; }
 
-tmp=$(mktemp -d /tmp/stoke-aifix.XXXXXX)
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/stoke-aifix.XXXXXX")
 id="stoke-aifix-$$"
 state=$tmp/state
 cleanup() {

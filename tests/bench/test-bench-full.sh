@@ -10,7 +10,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 stoke=${1:?usage: test-bench-full.sh STOKE_BINARY}
 build=$(cd "$(dirname "$stoke")" && pwd)
 [ "$(id -u)" -eq 0 ] || { echo "skip: needs root"; exit 77; }
-tmp=$(mktemp -d /tmp/stoke-benchfull.XXXXXX)
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/stoke-benchfull.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 trap 'exit 1' INT TERM
 results=${STOKE_BENCH_KEEP:-$tmp/results}

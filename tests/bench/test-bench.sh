@@ -19,7 +19,7 @@ build=$(cd "$(dirname "$stoke")" && pwd)
 command -v runc >/dev/null || { echo "skip: runc not installed"; exit 77; }
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
-tmp=$(mktemp -d /tmp/stoke-benchtest.XXXXXX)
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/stoke-benchtest.XXXXXX")
 bench_pid=
 cleanup() {
 	[ -n "$bench_pid" ] && kill -TERM "$bench_pid" 2>/dev/null && wait "$bench_pid" 2>/dev/null

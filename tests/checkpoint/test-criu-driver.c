@@ -22,7 +22,7 @@
 
 #define MEM_SIZE (32u << 20)
 
-static char tmpdir[] = "/tmp/stoke-criu-test-XXXXXX";
+static char tmpdir[100]; /* $TMPDIR/stoke-criu-test-XXXXXX (or /tmp/...) */
 static pid_t counter_pid;
 
 static void kill_counter(void);
@@ -260,6 +260,8 @@ int main(void)
 {
 	T_REQUIRE(geteuid() == 0, "needs root (CRIU)");
 	T_REQUIRE(system("criu --version >/dev/null 2>&1") == 0, "no criu in PATH");
+	snprintf(tmpdir, sizeof(tmpdir), "%s/stoke-criu-test-XXXXXX",
+		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
 	ASSERT_TRUE(mkdtemp(tmpdir) != NULL);
 	ASSERT_OK(prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0));
 	atexit(cleanup);

@@ -23,7 +23,7 @@
 #include <sys/wait.h>
 #include <time.h>
 
-static char tmpdir[] = "/tmp/stoke-gpu-test-XXXXXX";
+static char tmpdir[100]; /* $TMPDIR/stoke-gpu-test-XXXXXX (or /tmp/...) */
 static const char *pattern_prog;
 static bool fake;
 static pid_t target;
@@ -310,6 +310,8 @@ int main(int argc, char **argv)
 	T_REQUIRE(system("criu --version >/dev/null 2>&1") == 0, "no criu in PATH");
 	if (!fake)
 		T_REQUIRE(access("/dev/nvidiactl", F_OK) == 0, "no NVIDIA device");
+	snprintf(tmpdir, sizeof(tmpdir), "%s/stoke-gpu-test-XXXXXX",
+		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
 	ASSERT_TRUE(mkdtemp(tmpdir) != NULL);
 	atexit(cleanup);
 	ASSERT_OK(prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0));

@@ -99,7 +99,7 @@ ctd_setup() {
 	: "${STOKE_SHIM_RUNTIME:=$(command -v runc)}"
 	[ -x "$STOKE_SHIM_RUNTIME" ] || { echo "skip: no OCI runtime ($STOKE_SHIM_RUNTIME)"; exit 77; }
 	export STOKE_SHIM_RUNTIME
-	T=$(mktemp -d /tmp/stoke-ctd.XXXXXX)
+	T=$(mktemp -d "${TMPDIR:-/tmp}/stoke-ctd.XXXXXX")
 	trap ctd_cleanup EXIT
 	mkdir -p "$T/bin"
 	ln -s "$(readlink -f "$shim")" "$T/bin/containerd-shim-stoke-v2"
@@ -127,7 +127,9 @@ TOML
 	c images ls -q | grep -qx "$IMAGE" || fail "image $IMAGE not listed after import"
 }
 
-# ctr run with the stoke runtime and the test's runtime root.
+# ctr run with the stoke runtime and the test's runtime root; its IO fifos
+# under $T too (not /run/containerd/fifo, where a task whose shim died
+# leaves them).
 crun_() {
-	c run --runtime "$RUNTIME" --runtime-config-path "$T/shim.toml" "$@"
+	c run --runtime "$RUNTIME" --runtime-config-path "$T/shim.toml" --fifo-dir "$T/fifo" "$@"
 }

@@ -34,7 +34,7 @@
 #include "ttrpc.h"
 
 static const char *shim, *make_bundle, *runtime;
-static char bundle[] = "/tmp/stoke-shimproto.XXXXXX";
+static char bundle[100]; /* $TMPDIR/stoke-shimproto.XXXXXX (or /tmp/...) */
 static char sock_path[4096], events_sock[256], events_log[256], cbundle[256], slow_runtime[256];
 static pid_t daemon_pid, sink_pid;
 
@@ -599,6 +599,8 @@ int main(int argc, char **argv)
 	ASSERT_TRUE(shim);
 	make_bundle = argv[2];
 	runtime = getenv("STOKE_SHIM_RUNTIME");
+	snprintf(bundle, sizeof(bundle), "%s/stoke-shimproto.XXXXXX",
+		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
 	ASSERT_TRUE(mkdtemp(bundle));
 	atexit(cleanup);
 	if (runtime) {

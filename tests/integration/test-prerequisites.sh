@@ -25,7 +25,7 @@ rc=0
 timeout -k 5 120 "$stoke" check || rc=$?
 [ "$rc" -eq 0 ] || fail "stoke check says checkpoint/restore does not work here (status $rc)"
 
-tmp=$(mktemp -d /tmp/stoke-prereq.XXXXXX)
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/stoke-prereq.XXXXXX")
 id="stoke-prereq-$$"
 cleanup() {
 	runc --root "$tmp/state" delete --force "$id" >/dev/null 2>&1 || true

@@ -12,7 +12,7 @@ py=/usr/bin/python3
 fail() { echo "FAIL: $*" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root (CRIU)"; exit 77; }
 
-tmp=$(mktemp -d /tmp/stoke-check-test.XXXXXX)
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/stoke-check-test.XXXXXX")
 # Every process a stand-in criu started, by pid (killed here whatever happens).
 cleanup() {
 	if [ -f "$tmp/pids" ]; then

@@ -13,8 +13,10 @@
 
 static void test_io_uring_reads_file(void)
 {
-	char path[] = "/tmp/stoke-uring.XXXXXX";
+	char path[256];
 	char out[8192], in[8192];
+	snprintf(path, sizeof(path), "%s/stoke-uring.XXXXXX",
+		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
 	int fd = mkstemp(path);
 	ASSERT_OK(fd);
 	unlink(path);

@@ -30,7 +30,7 @@
 
 #define N 200
 
-static char tmpdir[] = "/tmp/stoke-bench-isolation-XXXXXX";
+static char tmpdir[100]; /* $TMPDIR/stoke-bench-isolation-XXXXXX (or /tmp/...) */
 
 static void remove_tmpdir(void)
 {
@@ -179,6 +179,8 @@ static void bench_cgroup(void)
 
 int main(void)
 {
+	snprintf(tmpdir, sizeof(tmpdir), "%s/stoke-bench-isolation-XXXXXX",
+		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
 	T_REQUIRE(mkdtemp(tmpdir) != NULL, "cannot create a temporary directory");
 	atexit(remove_tmpdir);
 	bench_seccomp();

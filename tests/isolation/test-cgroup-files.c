@@ -19,7 +19,7 @@
 #include "cgroup.h"
 #include "cgroup-internal.h"
 
-static char tmpdir[] = "/tmp/stoke-test-cgfiles-XXXXXX";
+static char tmpdir[100]; /* $TMPDIR/stoke-test-cgfiles-XXXXXX (or /tmp/...) */
 static int serial;
 
 static void remove_tmpdir(void)
@@ -206,6 +206,8 @@ static void test_v1_formats(void)
 
 int main(void)
 {
+	snprintf(tmpdir, sizeof(tmpdir), "%s/stoke-test-cgfiles-XXXXXX",
+		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
 	T_REQUIRE(mkdtemp(tmpdir) != NULL, "cannot create a temporary directory");
 	atexit(remove_tmpdir);
 	RUN_TEST(test_v2_memory);

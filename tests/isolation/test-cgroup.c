@@ -26,7 +26,7 @@
 #include "cgroup.h"
 #include "cgroup-internal.h"
 
-static char tmpdir[] = "/tmp/stoke-test-cgroup-XXXXXX";
+static char tmpdir[100]; /* $TMPDIR/stoke-test-cgroup-XXXXXX (or /tmp/...) */
 static char base[64]; /* absolute cgroupsPath prefix, unique per run */
 static struct shim_cgroup *live[8];
 static pid_t children[16];
@@ -817,6 +817,8 @@ int main(int argc, char **argv)
 	if (argc > 1 && strcmp(argv[1], "--v2-view") == 0)
 		enter_v2_view();
 	T_REQUIRE(shim_cgroup_detect_layout() > 0, "no cgroup filesystem at /sys/fs/cgroup");
+	snprintf(tmpdir, sizeof(tmpdir), "%s/stoke-test-cgroup-XXXXXX",
+		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
 	T_REQUIRE(mkdtemp(tmpdir) != NULL, "cannot create a temporary directory");
 	snprintf(base, sizeof(base), "/stoke-test-%d", (int) getpid());
 	atexit(cleanup);

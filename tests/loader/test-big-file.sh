@@ -10,9 +10,9 @@ set -eu
 stoke=$1 make=$2 lib=$3 pydir=$4
 [ -x "$stoke" ] || { echo "skip: $stoke not built"; exit 77; }
 # 2 GiB of test data: skip (not fail) on a machine without the room.
-avail=$(df --output=avail -B1 /var/tmp | tail -n 1)
-[ "$avail" -ge $((3 << 30)) ] || { echo "skip: less than 3 GiB free in /var/tmp"; exit 77; }
-dir=$(mktemp -d /var/tmp/stoke-ldr-big-XXXXXX)
+avail=$(df --output=avail -B1 "${TMPDIR:-/var/tmp}" | tail -n 1)
+[ "$avail" -ge $((3 << 30)) ] || { echo "skip: less than 3 GiB free in ${TMPDIR:-/var/tmp}"; exit 77; }
+dir=$(mktemp -d "${TMPDIR:-/var/tmp}/stoke-ldr-big-XXXXXX")
 trap 'rm -rf "$dir"' EXIT INT TERM
 f=$dir/big.safetensors
 "$make" "$f" 2048 7

@@ -17,7 +17,7 @@
 #include "harness.h"
 #include "model.h"
 
-static char tmpdir[] = "/tmp/stoke-ldr-engine-XXXXXX";
+static char tmpdir[100]; /* $TMPDIR/stoke-ldr-engine-XXXXXX (or /tmp/...) */
 
 #include "test-util.h"
 
@@ -222,6 +222,8 @@ static void test_dlpack_cpu(void)
 
 int main(void)
 {
+	snprintf(tmpdir, sizeof(tmpdir), "%s/stoke-ldr-engine-XXXXXX",
+		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
 	ASSERT_TRUE(mkdtemp(tmpdir));
 	atexit(cleanup_tmpdir);
 	p1 = make_model("one.safetensors", 40, "a");

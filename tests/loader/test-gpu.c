@@ -20,7 +20,7 @@
 #include "harness.h"
 #include "model.h"
 
-static char tmpdir[] = "/tmp/stoke-ldr-gpu-XXXXXX";
+static char tmpdir[100]; /* $TMPDIR/stoke-ldr-gpu-XXXXXX (or /tmp/...) */
 
 #include "test-util.h"
 
@@ -156,6 +156,8 @@ int main(int argc, char **argv)
 	counters = (void (*)(struct fakecuda_counters *)) dlsym(h, "fakecuda_test_counters");
 	T_REQUIRE(counters, "libcuda.so.1 is not tests/fakecuda");
 	stoke = argc > 1 ? argv[1] : NULL;
+	snprintf(tmpdir, sizeof(tmpdir), "%s/stoke-ldr-gpu-XXXXXX",
+		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
 	ASSERT_TRUE(mkdtemp(tmpdir));
 	atexit(cleanup_tmpdir);
 	model = make_model("gpu.safetensors", 30, "a");

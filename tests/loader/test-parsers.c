@@ -11,7 +11,7 @@
 #include "harness.h"
 #include "model.h"
 
-static char tmpdir[] = "/tmp/stoke-ldr-parse-XXXXXX";
+static char tmpdir[100]; /* $TMPDIR/stoke-ldr-parse-XXXXXX (or /tmp/...) */
 
 static void cleanup_tmpdir(void)
 {
@@ -187,8 +187,9 @@ static struct buf make_gguf(const struct gt *t, size_t n, int alignment, size_t 
 	for (size_t i = 0; i < n; i++) {
 		putstr(&b, t[i].name);
 		put32(&b, t[i].n_dims);
+		/* n_dims may exceed what ne[] holds (the "too many dims" case) */
 		for (uint32_t k = 0; k < t[i].n_dims; k++)
-			put64(&b, t[i].ne[k]);
+			put64(&b, k < ELEMENTSOF(t[i].ne) ? t[i].ne[k] : 1);
 		put32(&b, t[i].type);
 		put64(&b, t[i].off);
 	}
@@ -382,6 +383,8 @@ static void test_sharded(void)
 
 int main(void)
 {
+	snprintf(tmpdir, sizeof(tmpdir), "%s/stoke-ldr-parse-XXXXXX",
+		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
 	ASSERT_TRUE(mkdtemp(tmpdir));
 	atexit(cleanup_tmpdir);
 	RUN_TEST(test_safetensors_valid);

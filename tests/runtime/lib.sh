@@ -13,7 +13,7 @@ PY=/usr/bin/python3
 
 [ "$(id -u)" = 0 ] || { echo "skip: needs root"; exit 77; }
 
-WORK=$(mktemp -d /tmp/stoke-rt-test.XXXXXX)
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/stoke-rt-test.XXXXXX")
 ROOT=$WORK/root
 BUNDLE=$WORK/bundle
 BG_PIDS=()

@@ -18,7 +18,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 
-static char dir[] = "/tmp/stoke-config-unit.XXXXXX";
+static char dir[100]; /* $TMPDIR/stoke-config-unit.XXXXXX (or /tmp/...) */
 
 static void rm_dir(void)
 {
@@ -217,6 +217,8 @@ static void test_state_roundtrip(void)
 int main(void)
 {
 	char path[600];
+	snprintf(dir, sizeof(dir), "%s/stoke-config-unit.XXXXXX",
+		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
 	ASSERT_TRUE(mkdtemp(dir) != NULL);
 	atexit(rm_dir);
 	snprintf(path, sizeof(path), "%s/rootfs", dir);

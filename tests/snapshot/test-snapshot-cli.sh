@@ -6,7 +6,7 @@
 # line appears only on a terminal.
 set -u
 STOKE=$(realpath "$1")
-T=$(mktemp -d /var/tmp/stoke-snap-cli-XXXXXX)
+T=$(mktemp -d "${TMPDIR:-/var/tmp}/stoke-snap-cli-XXXXXX")
 trap 'chmod -R u+w "$T" 2>/dev/null; rm -rf "$T"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 

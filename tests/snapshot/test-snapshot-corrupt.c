@@ -23,6 +23,27 @@ static size_t good_len;
 static uint8_t content[3][20000];
 static const char *names[3] = {"aa/one", "aa/two", "three"};
 
+/* The index and the footer sit at any byte offset of a file (chunk payloads
+ * and names have any length), so their fields are read and written byte-wise:
+ * a cast to the struct would be a misaligned access (UBSan reports it).
+ * GET/SET(p, struct, field) work on the struct at `p`, little-endian. */
+static uint64_t get_le(const uint8_t *p, size_t n)
+{
+	uint64_t v = 0;
+	while (n--)
+		v = v << 8 | p[n];
+	return v;
+}
+
+static void set_le(uint8_t *p, size_t n, uint64_t v)
+{
+	for (size_t i = 0; i < n; i++, v >>= 8)
+		p[i] = (uint8_t) v;
+}
+
+#define GET(p, type, field)    get_le((p) + offsetof(type, field), sizeof(((type *) 0)->field))
+#define SET(p, type, field, v) set_le((p) + offsetof(type, field), sizeof(((type *) 0)->field), v)
+
 static void build_good(void)
 {
 	char *file = test_path("good.snap");
@@ -122,8 +143,8 @@ static void test_truncated(void)
 static void test_bit_flips(void)
 {
 	uint8_t *bad = malloc(good_len);
-	const struct snap_disk_footer *f = (const void *) (good + good_len - sizeof(*f));
-	uint64_t data_end = le64toh(f->index_offset);
+	uint64_t data_end =
+		GET(good + good_len - SNAP_FOOTER_SIZE, struct snap_disk_footer, index_offset);
 	/* Every byte of the header, index and footer; every 7th of chunk data
 	 * (each chunk still gets dozens of flips) to keep the test short. */
 	for (size_t i = 0; i < good_len; i += i >= 64 && i + 7 < data_end ? 7 : 1) {
@@ -149,19 +170,21 @@ static struct snap_disk_header *hdr(uint8_t *b)
 	return (struct snap_disk_header *) b;
 }
 
-static struct snap_disk_footer *ftr(uint8_t *b)
+/* Where the footer, the index and entry `i` of a copy of the good file are
+ * (unaligned: use GET and SET). */
+static uint8_t *ftr(uint8_t *b)
 {
-	return (struct snap_disk_footer *) (b + good_len - sizeof(struct snap_disk_footer));
+	return b + good_len - SNAP_FOOTER_SIZE;
 }
 
-static struct snap_disk_index *idx(uint8_t *b)
+static uint8_t *idx(uint8_t *b)
 {
-	return (struct snap_disk_index *) (b + le64toh(ftr(b)->index_offset));
+	return b + GET(ftr(b), struct snap_disk_footer, index_offset);
 }
 
-static struct snap_disk_entry *entries(uint8_t *b)
+static uint8_t *entry(uint8_t *b, size_t i)
 {
-	return (struct snap_disk_entry *) (idx(b) + 1);
+	return idx(b) + sizeof(struct snap_disk_index) + i * sizeof(struct snap_disk_entry);
 }
 
 /* Recompute every checksum after a forgery, so that the check under test is
@@ -169,11 +192,12 @@ static struct snap_disk_entry *entries(uint8_t *b)
 static void reseal(uint8_t *b, size_t index_len)
 {
 	struct snap_disk_header *h = hdr(b);
-	struct snap_disk_footer *f = ftr(b);
+	uint8_t *f = ftr(b);
 	h->checksum = htole64(XXH3_64bits(h, offsetof(struct snap_disk_header, checksum)));
 	if (index_len)
-		f->index_checksum = htole64(XXH3_64bits(idx(b), index_len));
-	f->checksum = htole64(XXH3_64bits(f, offsetof(struct snap_disk_footer, checksum)));
+		SET(f, struct snap_disk_footer, index_checksum, XXH3_64bits(idx(b), index_len));
+	SET(f, struct snap_disk_footer, checksum,
+	    XXH3_64bits(f, offsetof(struct snap_disk_footer, checksum)));
 }
 
 static void test_wrong_magic(void)
@@ -198,13 +222,13 @@ static void test_index_outside(void)
 	const uint64_t offs[] = {0, 10, good_len, good_len + 4096, UINT64_MAX - 10};
 	for (size_t i = 0; i < ELEMENTSOF(offs); i++) {
 		uint8_t *b = copy_good();
-		ftr(b)->index_offset = htole64(offs[i]);
+		SET(ftr(b), struct snap_disk_footer, index_offset, offs[i]);
 		reseal(b, 0);
 		expect_refused(b, good_len, -EBADMSG, "outside the file");
 		free(b);
 	}
 	uint8_t *b = copy_good();
-	ftr(b)->index_length = htole64(UINT64_C(1) << 40);
+	SET(ftr(b), struct snap_disk_footer, index_length, UINT64_C(1) << 40);
 	reseal(b, 0);
 	expect_refused(b, good_len, -EBADMSG, "absurd index length");
 	free(b);
@@ -212,35 +236,35 @@ static void test_index_outside(void)
 
 static void test_absurd_counts(void)
 {
-	size_t ilen = le64toh(ftr(good)->index_length);
+	size_t ilen = GET(ftr(good), struct snap_disk_footer, index_length);
 	const uint64_t counts[] = {UINT64_C(1) << 40, UINT64_MAX, 4};
 	for (size_t i = 0; i < ELEMENTSOF(counts); i++) {
 		uint8_t *b = copy_good();
-		idx(b)->entry_count = htole64(counts[i]);
+		SET(idx(b), struct snap_disk_index, entry_count, counts[i]);
 		reseal(b, ilen);
 		expect_refused(b, good_len, -EBADMSG, "absurd index counts");
 		free(b);
 
 		b = copy_good();
-		idx(b)->chunk_count = htole64(counts[i]);
+		SET(idx(b), struct snap_disk_index, chunk_count, counts[i]);
 		reseal(b, ilen);
 		expect_refused(b, good_len, -EBADMSG, "absurd index counts");
 		free(b);
 	}
 	uint8_t *b = copy_good();
-	entries(b)[0].size = htole64(UINT64_C(1) << 60);
+	SET(entry(b, 0), struct snap_disk_entry, size, UINT64_C(1) << 60);
 	reseal(b, ilen);
 	expect_refused(b, good_len, -EBADMSG, "absurd size");
 	free(b);
 
 	b = copy_good();
-	entries(b)[1].chunk_count = htole32(0xffffffff);
+	SET(entry(b, 1), struct snap_disk_entry, chunk_count, 0xffffffff);
 	reseal(b, ilen);
 	expect_refused(b, good_len, -EBADMSG, "chunks for");
 	free(b);
 
 	b = copy_good();
-	entries(b)[2].name_length = htole32(0x7fffffff);
+	SET(entry(b, 2), struct snap_disk_entry, name_length, 0x7fffffff);
 	reseal(b, ilen);
 	expect_refused(b, good_len, -EBADMSG, "name out of bounds");
 	free(b);
@@ -249,14 +273,13 @@ static void test_absurd_counts(void)
 /* Replace entry `i`'s name with `name` (same length) and reseal. */
 static uint8_t *with_name_len(size_t i, const char *name, size_t len)
 {
-	size_t ilen = le64toh(ftr(good)->index_length);
+	size_t ilen = GET(ftr(good), struct snap_disk_footer, index_length);
 	uint8_t *b = copy_good();
-	struct snap_disk_index *ih = idx(b);
-	struct snap_disk_entry *e = entries(b);
-	char *nm = (char *) ((struct snap_disk_chunk *) (e + le64toh(ih->entry_count)) +
-			     le64toh(ih->chunk_count));
-	ASSERT_EQ(le32toh(e[i].name_length), len);
-	memcpy(nm + le64toh(e[i].name_offset), name, len);
+	uint64_t ne = GET(idx(b), struct snap_disk_index, entry_count);
+	uint64_t nc = GET(idx(b), struct snap_disk_index, chunk_count);
+	uint8_t *nm = entry(b, ne) + nc * sizeof(struct snap_disk_chunk);
+	ASSERT_EQ(GET(entry(b, i), struct snap_disk_entry, name_length), len);
+	memcpy(nm + GET(entry(b, i), struct snap_disk_entry, name_offset), name, len);
 	reseal(b, ilen);
 	return b;
 }

@@ -18,7 +18,7 @@
 #include "path-util.h"
 #include "strv.h"
 
-static char tmpdir[] = "/tmp/stoke-test-common.XXXXXX";
+static char tmpdir[100]; /* $TMPDIR/stoke-test-common.XXXXXX (or /tmp/...) */
 
 static void remove_tmpdir(void)
 {
@@ -319,6 +319,8 @@ static void test_errbuf(void)
 
 int main(void)
 {
+	snprintf(tmpdir, sizeof(tmpdir), "%s/stoke-test-common.XXXXXX",
+		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
 	ASSERT_TRUE(mkdtemp(tmpdir) != NULL);
 	atexit(remove_tmpdir);
 
