@@ -14,6 +14,7 @@ static int log_fd = -1;
 static enum cs_log_format log_format = CS_LOG_TEXT;
 static enum cs_log_level log_max_level = CS_LOG_INFO;
 static bool log_to_stderr = true;
+static bool log_stderr_logfmt;
 static const char *log_ident = "stoke";
 
 static const char *const level_names[] = {
@@ -45,6 +46,11 @@ void cs_log_set_level(enum cs_log_level level)
 void cs_log_set_stderr(bool enabled)
 {
 	log_to_stderr = enabled;
+}
+
+void cs_log_set_stderr_logfmt(bool enabled)
+{
+	log_stderr_logfmt = enabled;
 }
 
 void cs_log_set_ident(const char *ident)
@@ -90,17 +96,24 @@ static void write_line(int fd, const char *line, size_t len)
 	}
 }
 
-static void write_json_line(enum cs_log_level level, const char *msg)
+/* RFC 3339 with nanoseconds, UTC: what runc's logs carry. */
+static void time_stamp(char *stamp, size_t len)
 {
-	char stamp[64];
 	struct timespec ts;
 	struct tm tm;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
-	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+	strftime(stamp, len, "%Y-%m-%dT%H:%M:%S", &tm);
 	size_t l = strlen(stamp);
-	snprintf(stamp + l, sizeof(stamp) - l, ".%09ldZ", ts.tv_nsec);
+	snprintf(stamp + l, len - l, ".%09ldZ", ts.tv_nsec);
+}
+
+static void write_json_line(enum cs_log_level level, const char *msg)
+{
+	char stamp[64];
+
+	time_stamp(stamp, sizeof(stamp));
 
 	json_object *o = json_object_new_object();
 	json_object_object_add(o, "level", json_object_new_string(level_names[level]));
@@ -117,6 +130,38 @@ static void write_json_line(enum cs_log_level level, const char *msg)
 	json_object_put(o);
 }
 
+/* runc's (logrus's) text line: time="..." level=... msg="...", the message
+ * quoted so that one message stays one line whatever it holds. */
+static void write_logfmt_line(int fd, enum cs_log_level level, const char *msg)
+{
+	char stamp[64], line[4096 * 4 + 128]; /* a message of 4 KiB, every byte escaped */
+	size_t o;
+
+	time_stamp(stamp, sizeof(stamp));
+	o = (size_t) snprintf(line, sizeof(line), "time=\"%s\" level=%s msg=\"", stamp,
+			      level_names[level]);
+	for (const unsigned char *p = (const unsigned char *) msg; *p && o + 8 < sizeof(line);
+	     p++) {
+		if (*p == '"' || *p == '\\') {
+			line[o++] = '\\';
+			line[o++] = (char) *p;
+		} else if (*p == '\n') {
+			line[o++] = '\\';
+			line[o++] = 'n';
+		} else if (*p == '\t') {
+			line[o++] = '\\';
+			line[o++] = 't';
+		} else if (*p < 0x20 || *p == 0x7f) {
+			o += (size_t) snprintf(line + o, sizeof(line) - o, "\\x%02x", *p);
+		} else {
+			line[o++] = (char) *p;
+		}
+	}
+	line[o++] = '"';
+	line[o++] = '\n';
+	write_line(fd, line, o);
+}
+
 void cs_logv(enum cs_log_level level, int error, const char *fmt, va_list ap)
 {
 	char expanded[1024], msg[4096];
@@ -130,7 +175,9 @@ void cs_logv(enum cs_log_level level, int error, const char *fmt, va_list ap)
 	vsnprintf(msg, sizeof(msg), expanded, ap);
 #pragma GCC diagnostic pop
 
-	if (log_to_stderr) {
+	if (log_to_stderr && log_stderr_logfmt) {
+		write_logfmt_line(STDERR_FILENO, level, msg);
+	} else if (log_to_stderr) {
 		char line[sizeof(msg) + 64];
 		int n = snprintf(line, sizeof(line), "%s: %s%s\n", log_ident,
 				 level <= CS_LOG_WARNING ? (level == CS_LOG_ERROR ? "error: " : "warning: ")

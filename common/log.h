@@ -48,6 +48,10 @@ void cs_log_set_level(enum cs_log_level level);
 /*! cs_log_set_stderr() : whether lines also go to stderr (default true). */
 void cs_log_set_stderr(bool enabled);
 
+/*! cs_log_set_stderr_logfmt() : stderr lines in runc's text format,
+ *  time="..." level=... msg="..." (for --debug), instead of "ident: msg". */
+void cs_log_set_stderr_logfmt(bool enabled);
+
 /*! cs_log_set_ident() : prefix for stderr lines (default "stoke"); not copied. */
 void cs_log_set_ident(const char *ident);
 

@@ -470,6 +470,19 @@ static int cmd_create(int argc, char **argv, const struct shim_globals *g)
 	return 0;
 }
 
+/* A failing poststart hook fails run and removes the container (runc). */
+static int run_abort(const struct shim_globals *g, struct shim_state *s, struct relay *rl,
+		     const char *hook_err)
+{
+	char err[ERRLEN] = "";
+
+	relay_done(rl);
+	log_error("container \"%s\": run failed: %s", s->id, hook_err);
+	if (shim_container_destroy(g->root, s, err, sizeof(err)) < 0)
+		log_error("container \"%s\": delete: %s", s->id, err);
+	return 1;
+}
+
 static int cmd_run(int argc, char **argv, const struct shim_globals *g)
 {
 	struct create_args a = {0};
@@ -518,7 +531,7 @@ static int cmd_run(int argc, char **argv, const struct shim_globals *g)
 					   err, sizeof(err));
 			json_object_put(st);
 			if (r < 0)
-				log_warning("container \"%s\": %s", id, err);
+				return run_abort(g, s, &rl, err);
 		}
 	}
 	if (a.detach)

@@ -27,6 +27,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
 #include <sys/personality.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -201,6 +203,26 @@ static int set_names(const struct shim_config *cfg, char *err, size_t errlen)
 	return 0;
 }
 
+/* A new network namespace starts with lo down; runc brings it up, and
+ * programs expect 127.0.0.1 to work. Joined namespaces are the owner's. */
+static int bring_up_lo(char *err, size_t errlen)
+{
+	struct ifreq ifr = {0};
+	_cleanup_close_ int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return cs_errf_errno(-errno, err, errlen, "bring up lo: socket");
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
+	if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0)
+		return cs_errf_errno(-errno, err, errlen, "bring up lo: get its flags");
+	if (ifr.ifr_flags & IFF_UP)
+		return 0;
+	ifr.ifr_flags |= IFF_UP;
+	if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
+		return cs_errf_errno(-errno, err, errlen, "bring up lo: set IFF_UP");
+	return 0;
+}
+
 static bool has_dev_tmpfs(const struct shim_config *cfg)
 {
 	for (size_t i = 0; i < cfg->n_mounts; i++)
@@ -249,6 +271,11 @@ static _Noreturn void child_main(struct create_ctx *c)
 	r = shim_process_apply_early(p, err, sizeof(err));
 	if (r < 0)
 		child_fail(sync, r, err);
+	if (cfg->ns[SHIM_NS_NET].enabled && !cfg->ns[SHIM_NS_NET].path) {
+		r = bring_up_lo(err, sizeof(err));
+		if (r < 0)
+			child_fail(sync, r, err);
+	}
 
 	if (cfg->ns[SHIM_NS_MOUNT].enabled) {
 		struct shim_rootfs_opts ro = {
@@ -305,6 +332,14 @@ static _Noreturn void child_main(struct create_ctx *c)
 		child_fail(sync, r, "close the runtime's descriptors");
 	/* runc creates a missing cwd (as root, before the user switch). */
 	(void) shim_process_mkdir_cwd(p->cwd);
+	/* Entered as root, as runc does: a cwd only root may enter (/root with
+	 * user 1000) works, and a seccomp profile that denies chdir does not
+	 * apply yet. Only a cwd that root may not enter (EACCES: an unmapped
+	 * owner, root-squashed NFS) is tried again as the user. */
+	r = shim_process_chdir(p->cwd, err, sizeof(err));
+	bool chdir_as_user = r == -EACCES;
+	if (r < 0 && !chdir_as_user)
+		child_fail(sync, r, err);
 
 	r = shim_process_apply_identity(p, c->filter, &listener, err, sizeof(err));
 	if (r < 0)
@@ -316,9 +351,11 @@ static _Noreturn void child_main(struct create_ctx *c)
 		if (r < 0 || recv_expect(sync, SHIM_SYNC_LISTENER_DONE, &m) < 0)
 			_exit(1);
 	}
-	r = shim_process_chdir(p->cwd, err, sizeof(err));
-	if (r < 0)
-		child_fail(sync, r, err);
+	if (chdir_as_user) {
+		r = shim_process_chdir(p->cwd, err, sizeof(err));
+		if (r < 0)
+			child_fail(sync, r, err);
+	}
 	r = shim_process_find_exec(p, exe);
 	if (r < 0) {
 		snprintf(err, sizeof(err), "exec: \"%s\": %s", p->args[0],
@@ -738,6 +775,19 @@ static int config_from_state(const struct shim_state *s, enum shim_hook_kind kin
 	return shim_config_parse(json_object_get(s->config), s->bundle, ret, err, sizeof(err));
 }
 
+/* The spec says a failing poststart hook is only a warning; runc (and the
+ * runc-parity issue) fail the start and remove the container, so that
+ * nothing half set-up keeps running. `err` holds the hook's failure. */
+static int abort_start(const char *root, struct shim_state *s, int r, char *err, size_t errlen)
+{
+	char derr[256];
+	size_t n = strlen(err);
+
+	if (shim_container_destroy(root, s, derr, sizeof(derr)) < 0 && n < errlen)
+		snprintf(err + n, errlen - n, "; delete: %s", derr);
+	return r;
+}
+
 int shim_container_start(const char *root, struct shim_state *s, char *err, size_t errlen)
 {
 	_cleanup_free_ char *dir = NULL, *fifo = NULL;
@@ -765,17 +815,17 @@ int shim_container_start(const char *root, struct shim_state *s, char *err, size
 	if (r < 0)
 		return cs_errf_errno(r, err, errlen, "save the state");
 
-	/* The spec: a failing poststart hook is a warning, the container runs on.
-	 * Its message stays in `err` for the caller to log. */
 	_cleanup_(shim_config_freep) struct shim_config *cfg = NULL;
 	if (config_from_state(s, SHIM_HOOK_POSTSTART, &cfg) == 0 &&
 	    cfg->hooks[SHIM_HOOK_POSTSTART].n) {
 		json_object *o;
 		if (shim_state_oci_json(s, SHIM_STATUS_RUNNING, &o) < 0)
 			return 0;
-		(void) shim_hooks_run(cfg, SHIM_HOOK_POSTSTART, json_object_to_json_string(o), err,
-				      errlen);
+		r = shim_hooks_run(cfg, SHIM_HOOK_POSTSTART, json_object_to_json_string(o), err,
+				   errlen);
 		json_object_put(o);
+		if (r < 0)
+			return abort_start(root, s, r, err, errlen);
 	}
 	return 0;
 }

@@ -61,8 +61,8 @@ int shim_container_create(const struct shim_config *cfg, const struct shim_creat
 /*! shim_container_start() :
  *  Release a created container's init (write its exec fifo), then run the
  *  poststart hooks. `s` is updated (started = true) and saved. A failing
- *  poststart hook does not fail the start (the spec): its message is left
- *  in `err` (non-empty) for the caller to log as a warning.
+ *  poststart hook fails the start, as runc: the container is deleted (its
+ *  poststop hooks run) and `err` holds the hook's message.
  * @return : 0, -EINVAL (not in "created" state), -ESRCH (init gone), or -errno. */
 int shim_container_start(const char *root, struct shim_state *s, char *err, size_t errlen);
 

@@ -36,14 +36,15 @@ static int run_one(const struct shim_hook *h, const char *state_json)
 	}
 	if (pid == 0) {
 		char *argv_default[] = {h->path, NULL};
-		char *env_empty[] = {NULL};
 		sigset_t all;
 		sigemptyset(&all);
 		sigprocmask(SIG_SETMASK, &all, NULL);
 		if (dup2(sv[1], 0) < 0)
 			_exit(127);
+		/* As runc: a hook without "env" gets the runtime's environment;
+		 * one with "env" (even []) exactly that. */
 		execve(h->path, h->args && h->args[0] ? h->args : argv_default,
-		       h->env ? h->env : env_empty);
+		       h->env ? h->env : environ);
 		dprintf(2, "stoke: hook %s: %s\n", h->path, strerror(errno));
 		_exit(127);
 	}
@@ -107,8 +108,9 @@ int shim_hooks_run(const struct shim_config *cfg, enum shim_hook_kind kind, cons
 		   char *err, size_t errlen)
 {
 	const struct shim_hook_list *l = &cfg->hooks[kind];
-	/* The spec: a failing poststart/poststop hook is a warning; the rest still run. */
-	bool keep_going = kind == SHIM_HOOK_POSTSTART || kind == SHIM_HOOK_POSTSTOP;
+	/* The spec: a failing poststop hook is a warning; the rest still run.
+	 * A failing poststart hook stops here: its caller fails the start (runc). */
+	bool keep_going = kind == SHIM_HOOK_POSTSTOP;
 	int first = 0;
 	for (size_t i = 0; i < l->n; i++) {
 		int r = run_one(&l->v[i], state_json);

@@ -8,6 +8,7 @@
  * public command entry point.
  */
 #include <getopt.h>
+#include <seccomp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,7 +46,11 @@ static void usage(FILE *out)
 
 static void print_version(void)
 {
-	printf("stoke version %s\nspec: 1.2.0\n", STOKE_VERSION);
+	const struct scmp_version *v = seccomp_version();
+
+	/* runc's shape (containerd and scripts parse the first line). */
+	printf("stoke version %s\nspec: 1.2.0\nlibseccomp: %u.%u.%u\n", STOKE_VERSION, v->major,
+	       v->minor, v->micro);
 }
 
 enum {
@@ -117,8 +122,10 @@ int main(int argc, char **argv)
 	int r = cs_log_open(g.log_path, g.log_json ? CS_LOG_JSON : CS_LOG_TEXT);
 	if (r < 0)
 		return log_error_errno(r, "cannot open log file \"%s\": %m", g.log_path), 1;
-	if (g.debug)
+	if (g.debug) {
 		cs_log_set_level(CS_LOG_DEBUG);
+		cs_log_set_stderr_logfmt(true);
+	}
 
 	if (optind >= argc) {
 		usage(stderr);
@@ -137,5 +144,5 @@ int main(int argc, char **argv)
 		return shim_cli_main(verb_argc, verb_argv, &g);
 
 	log_error("unknown command \"%s\" (see stoke --help)", verb_argv[0]);
-	return 1;
+	return 3; /* runc's status for an unknown command */
 }

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # OCI hooks: all six kinds run, in the spec's order, each with the state JSON
-# on stdin (id, pid, status) and its own args and env; a failing or timed-out
-# hook fails create and leaves nothing behind; poststop runs on delete.
+# on stdin (id, pid, status) and its own args and env (exactly; without env
+# the runtime's, as runc); a failing or timed-out hook fails create and
+# leaves nothing behind; a failing poststart hook fails start and deletes the
+# container (runc); poststop runs on delete and a failing one is a warning.
 source "$(dirname "$0")/lib.sh"
 
 make_bundle "$BUNDLE" sleep 100
@@ -71,21 +73,54 @@ for spec in "{'path': '/bin/sh', 'args': ['sh', '-c', 'exit 3']}|exited with sta
 	done || true
 done
 
-# failing poststart/poststop hooks are warnings: the lifecycle goes on and the
-# remaining hooks still run
+# a failing poststart hook fails start (as runc): the container is killed
+# and deleted, the later poststart hooks do not run, poststop hooks do
 : >"$WORK/log/hooks.log"
 edit_config "$BUNDLE" "
 c['linux']['cgroupsPath'] = '$(cgpath h3)'
 bad = {'path': '/bin/sh', 'args': ['sh', '-c', 'exit 4']}
 h = lambda kind: {'path': '$WORK/hook', 'args': ['hook', kind], 'env': ['HOOK_ENV=x']}
-c['hooks'] = {'poststart': [bad, h('poststart2')], 'poststop': [bad, h('poststop2')]}
+c['hooks'] = {'poststart': [bad, h('poststart2')], 'poststop': [h('poststop1')]}
+"
+st create --bundle "$BUNDLE" --pid-file "$WORK/h3.pid" h3 </dev/null
+pid=$(cat "$WORK/h3.pid")
+st start h3 2>"$WORK/err" && fail "start with a failing poststart hook succeeded"
+grep -q "hooks.poststart\[0\].*status 4" "$WORK/err" || fail "poststart failure message: $(cat "$WORK/err")"
+assert_gone h3 "$pid"
+! grep -q "^poststart2" "$WORK/log/hooks.log" || fail "a poststart hook ran after a failing one"
+grep -q "^poststop1" "$WORK/log/hooks.log" || fail "no poststop hook after a failed start"
+# the same through run (detached or not)
+for d in "" -d; do
+	st run $d --bundle "$BUNDLE" h3 </dev/null >/dev/null 2>"$WORK/err" &&
+		fail "run $d with a failing poststart hook succeeded"
+	grep -q "hooks.poststart\[0\].*status 4" "$WORK/err" || fail "run $d: message: $(cat "$WORK/err")"
+	assert_gone h3
+done
+
+# a failing poststop hook is a warning: the deletion goes on, the remaining
+# poststop hooks still run
+: >"$WORK/log/hooks.log"
+edit_config "$BUNDLE" "
+bad = {'path': '/bin/sh', 'args': ['sh', '-c', 'exit 4']}
+c['hooks'] = {'poststop': [bad, {'path': '$WORK/hook', 'args': ['hook', 'poststop2'], 'env': ['HOOK_ENV=x']}]}
 "
 st create --bundle "$BUNDLE" h3 </dev/null
-st start h3 2>"$WORK/err" || fail "a failing poststart hook failed start"
-grep -q "hooks.poststart\[0\].*status 4" "$WORK/err" || fail "no warning for the poststart hook: $(cat "$WORK/err")"
+st start h3
 st delete --force h3 2>"$WORK/err" || fail "a failing poststop hook failed delete"
 grep -q "hooks.poststop\[0\]" "$WORK/err" || fail "no warning for the poststop hook"
-grep -q "^poststart2" "$WORK/log/hooks.log" || fail "the hook after a failing poststart hook did not run"
 grep -q "^poststop2" "$WORK/log/hooks.log" || fail "the hook after a failing poststop hook did not run"
 assert_gone h3
+
+# a hook's environment: its env, exactly; without env, the runtime's (as runc)
+edit_config "$BUNDLE" "
+e = lambda n: {'path': '/bin/sh', 'args': ['sh', '-c', '/usr/bin/env >$WORK/env' + n]}
+c['hooks'] = {'createRuntime': [dict(e('1'), env=['A=1', 'B=two words']), dict(e('2'), env=[]), e('3')]}
+"
+HOOK_TEST_VAR=from-runtime st create --bundle "$BUNDLE" h4 </dev/null
+st delete --force h4
+# dash adds PWD to what it exports
+[ "$(grep -v '^PWD=' "$WORK/env1")" = "A=1
+B=two words" ] || fail "hook env: $(cat "$WORK/env1")"
+[ -z "$(grep -v '^PWD=' "$WORK/env2")" ] || fail "hook with env []: $(cat "$WORK/env2")"
+grep -qx "HOOK_TEST_VAR=from-runtime" "$WORK/env3" || fail "hook without env: $(cat "$WORK/env3")"
 echo ok

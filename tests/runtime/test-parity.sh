@@ -8,6 +8,9 @@
 #  - an existing frozen cgroup (v1 freezer, v2 cgroup.freeze) is refused at
 #    once instead of hanging the init;
 #  - kill takes signal 0 and numbers.
+#  - lo is up in a new network namespace (runc brings it up);
+#  - process.cwd is entered as root, before the user switch and seccomp;
+#  - the CLI: --version's shape, exit statuses, --debug's runc-style lines.
 source "$(dirname "$0")/lib.sh"
 
 # What the real host's /dev/null must still be at the end.
@@ -190,6 +193,59 @@ st kill k1 -1 2>/dev/null && fail "kill -1 accepted"
 st kill k1 NOSUCH 2>/dev/null && fail "kill NOSUCH accepted"
 st delete k1
 assert_gone k1 "$pid"
+
+# ---- lo is up in a new network namespace ----------------------------------
+
+cp "$WORK/config.orig" "$BUNDLE/config.json"
+edit_config "$BUNDLE" "c['process']['args'] = ['cat', '/sys/class/net/lo/flags']; c['linux']['cgroupsPath'] = '$(cgpath lo)'"
+grep -q '"network"' "$BUNDLE/config.json" || fail "lo: the default config has no network namespace"
+out=$(st run --bundle "$BUNDLE" lo </dev/null 2>&1) || fail "lo: run failed: $out"
+# IFF_UP is bit 0 (runc: 0x9, UP|LOOPBACK; a down lo reads 0x8).
+[ $((out & 1)) = 1 ] || fail "lo is not up in the container's new network namespace: flags $out"
+
+# ---- process.cwd: entered as root, before the user switch and seccomp -----
+
+# /root is 0700 root's: user 1000 could not enter it; runc enters it first.
+chmod 0700 "$BUNDLE/rootfs/root"
+cp "$WORK/config.orig" "$BUNDLE/config.json"
+edit_config "$BUNDLE" "c['process']['args'] = ['pwd']; c['process']['cwd'] = '/root'; c['process']['user'] = {'uid': 1000, 'gid': 1000}; c['linux']['cgroupsPath'] = '$(cgpath cwd)'"
+out=$(st run --bundle "$BUNDLE" cwd </dev/null 2>&1) || fail "cwd /root as user 1000: run failed: $out"
+[ "$out" = /root ] || fail "cwd /root as user 1000: $out"
+# A profile that denies chdir and fchdir must not break the start.
+nochdir="{'defaultAction': 'SCMP_ACT_ALLOW', 'syscalls': [{'names': ['chdir', 'fchdir'], 'action': 'SCMP_ACT_ERRNO', 'errnoRet': 1}]}"
+for nnp in True False; do
+	cp "$WORK/config.orig" "$BUNDLE/config.json"
+	edit_config "$BUNDLE" "c['process']['args'] = ['sh', '-c', 'cd / 2>/dev/null || echo denied; pwd']; c['process']['cwd'] = '/tmp'; c['process']['noNewPrivileges'] = $nnp; c['linux']['seccomp'] = $nochdir; c['linux']['cgroupsPath'] = '$(cgpath cwd)'"
+	out=$(st run --bundle "$BUNDLE" cwd </dev/null 2>&1) || fail "cwd with chdir denied (NNP=$nnp): run failed: $out"
+	[ "$out" = "denied
+/tmp" ] || fail "cwd with chdir denied (NNP=$nnp): $out"
+done
+cp "$WORK/config.orig" "$BUNDLE/config.json"
+
+# ---- the CLI: --version, exit statuses, --debug ---------------------------
+
+# runc --version: "runc version X", "commit: ...", "spec: ...", "go: ...", "libseccomp: X.Y.Z"
+out=$("$STOKE" --version)
+echo "$out" | head -1 | grep -qx "stoke version [0-9][^ ]*" || fail "--version: $out"
+echo "$out" | grep -qx "spec: 1\.[0-9]*\.[0-9]*.*" || fail "--version, spec: $out"
+echo "$out" | grep -qx "libseccomp: [0-9]*\.[0-9]*\.[0-9]*" || fail "--version, libseccomp: $out"
+# runc 1.1: 3 for an unknown command, 1 for a missing argument or an unknown option
+rc=0; "$STOKE" no-such-command 2>/dev/null || rc=$?
+[ $rc = 3 ] || fail "unknown command: exit status $rc, runc's is 3"
+rc=0; "$STOKE" kill 2>/dev/null || rc=$?
+[ $rc = 1 ] || fail "kill without an id: exit status $rc, runc's is 1"
+rc=0; "$STOKE" --no-such-option list 2>/dev/null || rc=$?
+[ $rc = 1 ] || fail "unknown global option: exit status $rc, runc's is 1"
+# --debug: runc's text lines on stderr, time="..." level=... msg="..."
+cp "$WORK/config.orig" "$BUNDLE/config.json"
+edit_config "$BUNDLE" "c['linux']['cgroupsPath'] = '$(cgpath dbg)'"
+st --debug run --bundle "$BUNDLE" dbg </dev/null 2>"$WORK/err" || fail "--debug run: $(cat "$WORK/err")"
+grep -q '^time="[0-9TZ:.-]*" level=debug msg="container \\"dbg\\": running, init pid [0-9]*"$' "$WORK/err" ||
+	fail "--debug: no runc-style debug line: $(cat "$WORK/err")"
+grep -v '^time="[^"]*" level=[a-z]* msg=".*"$' "$WORK/err" && fail "--debug: a line not in runc's format"
+st --debug state dbg 2>"$WORK/err" && fail "state of a deleted container succeeded"
+grep -qx 'time="[^"]*" level=error msg="container \\"dbg\\" does not exist"' "$WORK/err" ||
+	fail "--debug: error line: $(cat "$WORK/err")"
 
 [ "$(host_null)" = "$HOST_NULL" ] || fail "the host's /dev/null changed: $(host_null), was $HOST_NULL"
 echo ok
