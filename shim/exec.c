@@ -115,6 +115,13 @@ static _Noreturn void exec_child(struct exec_ctx *c)
 	if (r < 0)
 		child_fail(sync, r, "close the runtime's descriptors");
 
+	/* The cwd as root, before the user switch and seccomp (as create and
+	 * runc); only a cwd root may not enter (EACCES: an unmapped owner, a
+	 * root-squashing mount) is tried again as the user. */
+	r = shim_process_chdir(c->p->cwd, err, sizeof(err));
+	bool chdir_as_user = r == -EACCES;
+	if (r < 0 && !chdir_as_user)
+		child_fail(sync, r, err);
 	r = shim_process_apply_identity(c->p, c->filter, &listener, err, sizeof(err));
 	if (r < 0)
 		child_fail(sync, r, err);
@@ -126,9 +133,11 @@ static _Noreturn void exec_child(struct exec_ctx *c)
 		    m.type != SHIM_SYNC_LISTENER_DONE)
 			_exit(1);
 	}
-	r = shim_process_chdir(c->p->cwd, err, sizeof(err));
-	if (r < 0)
-		child_fail(sync, r, err);
+	if (chdir_as_user) {
+		r = shim_process_chdir(c->p->cwd, err, sizeof(err));
+		if (r < 0)
+			child_fail(sync, r, err);
+	}
 	r = shim_process_find_exec(c->p, exe);
 	if (r < 0) {
 		snprintf(err, sizeof(err), "exec: \"%s\": %s", c->p->args[0],

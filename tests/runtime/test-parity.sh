@@ -221,6 +221,13 @@ for nnp in True False; do
 /tmp" ] || fail "cwd with chdir denied (NNP=$nnp): $out"
 done
 cp "$WORK/config.orig" "$BUNDLE/config.json"
+# The same for an exec'd process: stoke exec --user 1000:1000 --cwd /root.
+edit_config "$BUNDLE" "c['process']['args'] = ['sleep', '1000']; c['linux']['cgroupsPath'] = '$(cgpath cwdx)'"
+st run -d --bundle "$BUNDLE" cwdx </dev/null >/dev/null 2>&1 || fail "cwdx: run -d failed"
+out=$(st exec --user 1000:1000 --cwd /root cwdx pwd 2>&1) || fail "exec --cwd /root as user 1000: $out"
+[ "$out" = /root ] || fail "exec --cwd /root as user 1000: $out"
+st delete --force cwdx
+cp "$WORK/config.orig" "$BUNDLE/config.json"
 
 # ---- the CLI: --version, exit statuses, --debug ---------------------------
 
