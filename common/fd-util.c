@@ -6,6 +6,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/magic.h>
+#include <linux/openat2.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +16,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -404,4 +407,35 @@ int cs_recv_fd(int sock, void *data, size_t len)
 	int fd;
 	memcpy(&fd, CMSG_DATA(c), sizeof(int));
 	return fd;
+}
+
+/* The inode number of every procfs's root directory. */
+#define PROC_ROOT_INO 1
+
+int cs_proc_open(const char *name, int flags)
+{
+	_cleanup_close_ int proc = open("/proc", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	struct statfs sfs;
+	struct stat st;
+
+	if (proc < 0)
+		return -errno;
+	if (fstatfs(proc, &sfs) < 0 || fstat(proc, &st) < 0)
+		return -errno;
+	if (sfs.f_type != PROC_SUPER_MAGIC || st.st_ino != PROC_ROOT_INO)
+		return -EXDEV;
+	struct open_how how = {
+		.flags = (uint64_t) (flags | O_CLOEXEC | O_NOFOLLOW),
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV,
+	};
+	long fd = syscall(SYS_openat2, proc, name, &how, sizeof(how));
+	if (fd < 0)
+		return -errno;
+	/* RESOLVE_NO_XDEV keeps to /proc's mount; check the file system all the same. */
+	int r = fstatfs((int) fd, &sfs) < 0 ? -errno : sfs.f_type != PROC_SUPER_MAGIC ? -EXDEV : 0;
+	if (r < 0) {
+		close((int) fd);
+		return r;
+	}
+	return (int) fd;
 }

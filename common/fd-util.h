@@ -75,4 +75,14 @@ int cs_recv_fd(int sock, void *data, size_t len);
  * @return : 0, -ENAMETOOLONG if `path` does not fit a sockaddr_un, or -errno. */
 int cs_unix_connect(const char *path, int *ret_fd);
 
+/*! cs_proc_open() :
+ *  Open `name` (relative, e.g. "sys/net/ipv4/ip_forward") under the procfs
+ *  mounted on /proc, with `flags` | O_CLOEXEC. /proc itself must be the root
+ *  of a procfs (not a symlink, nor anything mounted or bound in its place)
+ *  and `name` is resolved without symlinks and without crossing a mount, so
+ *  a rootfs or a mount over a proc file cannot redirect the access to another
+ *  file (the CVE-2025-52881 class).
+ * @return : the fd, -EXDEV if /proc or `name` is not on that procfs, or -errno. */
+int cs_proc_open(const char *name, int flags);
+
 #endif

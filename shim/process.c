@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/capability.h>
+#include <linux/magic.h>
 #include <linux/openat2.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -22,6 +23,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <termios.h>
 #include <unistd.h>
@@ -46,6 +48,28 @@ struct sched_attr_v1 {
 	uint64_t sched_runtime, sched_deadline, sched_period;
 };
 
+/*
+ * /proc/self/`name`, refused unless it is on a procfs: a /proc that a rootfs
+ * symlink or an overmount points elsewhere must not take the write
+ * (the CVE-2025-52881 class). "self" is a symlink, so cs_proc_open() (no
+ * symlinks at all) cannot be used; the last component is not followed.
+ */
+static int open_proc_self_verified(const char *name, int flags)
+{
+	char path[64];
+	struct statfs sfs;
+
+	snprintf(path, sizeof(path), "/proc/self/%s", name);
+	int fd = open(path, flags | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstatfs(fd, &sfs) < 0 || sfs.f_type != PROC_SUPER_MAGIC) {
+		close(fd);
+		return -EXDEV;
+	}
+	return fd;
+}
+
 int shim_process_apply_early(const struct shim_process *p, char *err, size_t errlen)
 {
 	for (size_t i = 0; i < p->n_rlimits; i++) {
@@ -56,9 +80,10 @@ int shim_process_apply_early(const struct shim_process *p, char *err, size_t err
 	if (p->has_oom_score_adj) {
 		char buf[16];
 		int n = snprintf(buf, sizeof(buf), "%d", p->oom_score_adj);
-		_cleanup_close_ int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
-		if (fd < 0 || cs_write_all(fd, buf, (size_t) n) < 0)
-			return cs_errf_errno(-errno, err, errlen, "process.oomScoreAdj %d",
+		_cleanup_close_ int fd = open_proc_self_verified("oom_score_adj", O_WRONLY);
+		int r = fd < 0 ? fd : cs_write_all(fd, buf, (size_t) n);
+		if (r < 0)
+			return cs_errf_errno(r, err, errlen, "process.oomScoreAdj %d",
 					     p->oom_score_adj);
 	}
 	if (p->has_scheduler) {

@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/mount.h>
+#include <linux/openat2.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -94,6 +95,34 @@ static int resolve_in_root(const char *root, const char *path, char out[PATH_MAX
 	return 0;
 }
 
+/*
+ * Whether an existing component of `path` under `root` is a symlink. procfs
+ * and sysfs are only mounted where the path says: a rootfs whose /proc is a
+ * symlink would have the container (and stoke's own later writes to
+ * /proc/sys) use whatever that link leads to (the CVE-2025-52881 class).
+ */
+static bool has_symlink_component(const char *root, const char *path)
+{
+	char full[PATH_MAX];
+	size_t base = strlen(root);
+
+	if ((size_t) snprintf(full, sizeof(full), "%s/%s", root, path) >= sizeof(full))
+		return true;
+	for (char *p = full + base + 1;; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		char c = *p;
+		struct stat st;
+		*p = '\0';
+		bool link = lstat(full, &st) == 0 && S_ISLNK(st.st_mode);
+		*p = c;
+		if (link)
+			return true;
+		if (!c)
+			return false;
+	}
+}
+
 static int mkdir_p(const char *path, mode_t mode)
 {
 	return cs_mkdir_p(path, mode);
@@ -120,6 +149,47 @@ static int make_mountpoint(const char *dst, bool as_file)
 	if (fd < 0)
 		return -errno;
 	close(fd);
+	return 0;
+}
+
+/*
+ * Create the mount point `rel` (from resolve_in_root(), relative to the
+ * rootfs: no symlink and no ".." in it when it was resolved) one component
+ * at a time, each opened with O_NOFOLLOW under the last: a component swapped
+ * for a symlink meanwhile makes this fail instead of creating a directory
+ * or a file outside the rootfs. The last one is an empty file when `as_file`.
+ */
+static int make_mountpoint_in(const char *rootfs, const char *rel, bool as_file)
+{
+	char buf[PATH_MAX], *save = NULL;
+	_cleanup_close_ int dir = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+
+	if (dir < 0)
+		return -errno;
+	if ((size_t) snprintf(buf, sizeof(buf), "%s", rel) >= sizeof(buf))
+		return -ENAMETOOLONG;
+	for (char *name = strtok_r(buf, "/", &save); name;) {
+		char *next = strtok_r(NULL, "/", &save);
+		if (!next && as_file) {
+			int fd = openat(dir, name,
+					O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NOCTTY |
+						O_CLOEXEC,
+					0644);
+			if (fd < 0 && errno != EEXIST)
+				return -errno;
+			if (fd >= 0)
+				close(fd);
+			return 0;
+		}
+		if (mkdirat(dir, name, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		int sub = openat(dir, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (sub < 0)
+			return -errno;
+		close(dir);
+		dir = sub;
+		name = next;
+	}
 	return 0;
 }
 
@@ -228,10 +298,50 @@ static int copy_tree(int from, int to)
 	return 0;
 }
 
+/*
+ * A mount destination held open inside the rootfs. `at` (/proc/self/fd/N)
+ * names it to mount(2) without a path walk that a component swapped for a
+ * symlink in the meantime could lead out of the rootfs (CVE-2021-30465).
+ * A descriptor keeps naming the mount it was opened on: after each mount on
+ * the destination, mount_target_open() again makes `at` name the new top
+ * (the rootfs is opened again too, for a mount on "/" itself).
+ */
+struct mount_target {
+	const char *root; /* the rootfs, a host path */
+	const char *path; /* as in the config, resolved as if root were / */
+	int fd;
+	char at[32];
+};
+
+static int mount_target_open(struct mount_target *t)
+{
+	struct open_how how = {
+		.flags = O_PATH | O_CLOEXEC,
+		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+	};
+	_cleanup_close_ int rootfd = open(t->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+
+	if (rootfd < 0)
+		return -errno;
+	int fd = (int) syscall(SYS_openat2, rootfd, t->path, &how, sizeof(how));
+	if (fd < 0)
+		return -errno;
+	if (t->fd < 0) {
+		t->fd = fd;
+		snprintf(t->at, sizeof(t->at), "/proc/self/fd/%d", fd);
+		return 0;
+	}
+	/* Same number, so `at` stays valid. */
+	int r = dup3(fd, t->fd, O_CLOEXEC) < 0 ? -errno : 0;
+	close(fd);
+	return r;
+}
+
 /* The container's /sys/fs/cgroup: its own cgroup directories, bound (or cgroup2 mounted). */
-static int mount_cgroup(const struct shim_mount *m, const char *dst,
+static int mount_cgroup(const struct shim_mount *m, struct mount_target *tgt,
 			const struct shim_rootfs_opts *o, char *err, size_t errlen)
 {
+	const char *dst = tgt->at;
 	unsigned long flags = m->flags & ~(MS_BIND | MS_REC);
 	int r;
 
@@ -246,13 +356,19 @@ static int mount_cgroup(const struct shim_mount *m, const char *dst,
 		if (r < 0)
 			return cs_errf_errno(r, err, errlen, "mount %s", m->destination);
 		if (o->new_cgroupns) {
-			if (mount("cgroup2", dst, "cgroup2", flags, NULL) == 0)
-				return 0;
+			if (mount("cgroup2", dst, "cgroup2", flags, NULL) == 0) {
+				r = mount_target_open(tgt);
+				return r < 0 ? cs_errf_errno(r, err, errlen, "mount %s: reopen",
+							     m->destination)
+					     : 0;
+			}
 		}
 		if (mount(dir, dst, NULL, MS_BIND | MS_REC, NULL) < 0)
 			return cs_errf_errno(-errno, err, errlen, "mount %s: bind %s",
 					     m->destination, dir);
-		r = bind_remount(dst, flags);
+		r = mount_target_open(tgt);
+		if (r >= 0)
+			r = bind_remount(dst, flags);
 		return r < 0 ? cs_errf_errno(r, err, errlen, "mount %s: remount", m->destination)
 			     : 0;
 	}
@@ -260,6 +376,9 @@ static int mount_cgroup(const struct shim_mount *m, const char *dst,
 	/* v1 and hybrid: a tmpfs with one bound directory per hierarchy, as runc does. */
 	if (mount("tmpfs", dst, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=755") < 0)
 		return cs_errf_errno(-errno, err, errlen, "mount %s: tmpfs", m->destination);
+	r = mount_target_open(tgt);
+	if (r < 0)
+		return cs_errf_errno(r, err, errlen, "mount %s: reopen", m->destination);
 	for (size_t i = 0; i < n; i++) {
 		const char *mnt, *dir;
 		char sub[PATH_MAX];
@@ -383,7 +502,7 @@ static int idmap_userns(const struct shim_mount *m, int *ret)
 }
 
 /* open_tree + MOUNT_ATTR_IDMAP + move_mount (the new mount API; no mount(2) way). */
-static int idmapped_bind(const struct shim_mount *m, const char *dst)
+static int idmapped_bind(const struct shim_mount *m, int dst_fd)
 {
 	bool rec = (m->flags & MS_REC) || m->idmap_recursive;
 	_cleanup_close_ int userns = -EBADF;
@@ -399,7 +518,8 @@ static int idmapped_bind(const struct shim_mount *m, const char *dst)
 	if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | (rec ? AT_RECURSIVE : 0), &a,
 		    sizeof(a)) < 0)
 		return -errno;
-	if (syscall(SYS_move_mount, tree, "", AT_FDCWD, dst, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+	if (syscall(SYS_move_mount, tree, "", dst_fd, "",
+		    MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
 		return -errno;
 	return 0;
 }
@@ -411,6 +531,13 @@ static int do_mount(const struct shim_config *cfg, const struct shim_mount *m,
 	int r = resolve_in_root(cfg->rootfs, m->destination, dst);
 	if (r < 0)
 		return cs_errf_errno(r, err, errlen, "mount %s", m->destination);
+	if (!m->bind && m->type &&
+	    (strcmp(m->type, "proc") == 0 || strcmp(m->type, "sysfs") == 0) &&
+	    has_symlink_component(cfg->rootfs, m->destination))
+		return cs_errf_errno(
+			-ELOOP, err, errlen,
+			"mount %s (type %s): the destination is a symlink in the rootfs",
+			m->destination, m->type);
 
 	bool as_file = false;
 	if (m->bind) {
@@ -420,30 +547,43 @@ static int do_mount(const struct shim_config *cfg, const struct shim_mount *m,
 					     m->destination, m->source);
 		as_file = !S_ISDIR(st.st_mode);
 	}
-	r = make_mountpoint(dst, as_file);
+	r = make_mountpoint_in(cfg->rootfs, dst + strlen(cfg->rootfs), as_file);
 	if (r < 0)
 		return cs_errf_errno(r, err, errlen, "mount %s: create mount point %s",
 				     m->destination, dst);
 
+	/* From here on the destination is only reached through `t`, opened
+	 * inside the rootfs whatever was swapped into the path meanwhile. */
+	struct mount_target t = {.root = cfg->rootfs, .path = m->destination, .fd = -EBADF};
+	r = mount_target_open(&t);
+	if (r < 0)
+		return cs_errf_errno(r, err, errlen, "mount %s: open the mount point in the rootfs",
+				     m->destination);
+	_cleanup_close_ int tfd = t.fd; /* closes t.fd: mount_target_open() keeps its number */
+	const char *at = t.at;
+
 	if (m->type && (strcmp(m->type, "cgroup") == 0 || strcmp(m->type, "cgroup2") == 0) &&
 	    !m->bind) {
-		r = mount_cgroup(m, dst, o, err, errlen);
+		r = mount_cgroup(m, &t, o, err, errlen);
 		if (r < 0)
 			return r;
 	} else if (m->bind) {
 		if (m->idmap) {
-			r = idmapped_bind(m, dst);
+			r = idmapped_bind(m, t.fd);
 			if (r < 0)
 				return cs_errf_errno(r, err, errlen,
 						     "mount %s: id-mapped bind of %s",
 						     m->destination, m->source);
-		} else if (mount(m->source, dst, NULL, MS_BIND | (m->flags & MS_REC), NULL) < 0) {
+		} else if (mount(m->source, at, NULL, MS_BIND | (m->flags & MS_REC), NULL) < 0) {
 			return cs_errf_errno(-errno, err, errlen, "mount %s: bind %s",
 					     m->destination, m->source);
 		}
+		r = mount_target_open(&t);
+		if (r < 0)
+			return cs_errf_errno(r, err, errlen, "mount %s: reopen", m->destination);
 		unsigned long extra = m->flags & ~(MS_BIND | MS_REC | MS_REMOUNT);
 		if (extra) {
-			r = bind_remount(dst, extra);
+			r = bind_remount(at, extra);
 			if (r < 0)
 				return cs_errf_errno(r, err, errlen,
 						     "mount %s: remount with options",
@@ -452,11 +592,11 @@ static int do_mount(const struct shim_config *cfg, const struct shim_mount *m,
 	} else {
 		_cleanup_close_ int under = -EBADF;
 		if (m->tmpcopyup)
-			under = open(dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			under = open(at, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		unsigned long flags = m->flags & ~MS_REC;
 		/* Mount read-write first when copying up, read-only afterwards. */
 		unsigned long first = m->tmpcopyup ? flags & ~MS_RDONLY : flags;
-		if (mount(m->source ? m->source : m->type, dst, m->type, first, m->data) < 0) {
+		if (mount(m->source ? m->source : m->type, at, m->type, first, m->data) < 0) {
 			int e = errno;
 			/* sysfs/mqueue in a user namespace without its own net/ipc: bind the
 			 * host's. */
@@ -465,27 +605,30 @@ static int do_mount(const struct shim_config *cfg, const struct shim_mount *m,
 				host = "/sys";
 			else if (e == EPERM && strcmp(m->type, "mqueue") == 0)
 				host = "/dev/mqueue";
-			if (!host || mount(host, dst, NULL, MS_BIND | MS_REC, NULL) < 0)
+			if (!host || mount(host, at, NULL, MS_BIND | MS_REC, NULL) < 0)
 				return cs_errf_errno(-e, err, errlen, "mount %s (type %s)",
 						     m->destination, m->type);
-			if (flags & MS_RDONLY)
-				(void) bind_remount(dst, MS_RDONLY);
+			if (mount_target_open(&t) == 0 && (flags & MS_RDONLY))
+				(void) bind_remount(at, MS_RDONLY);
 		}
+		r = mount_target_open(&t);
+		if (r < 0)
+			return cs_errf_errno(r, err, errlen, "mount %s: reopen", m->destination);
 		if (m->tmpcopyup && under >= 0) {
-			_cleanup_close_ int top = open(dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			_cleanup_close_ int top = open(at, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 			if (top < 0 || (r = copy_tree(under, top)) < 0)
 				return cs_errf_errno(top < 0 ? -errno : r, err, errlen,
 						     "mount %s: tmpcopyup", m->destination);
 			if (flags & MS_RDONLY &&
-			    mount(NULL, dst, NULL, MS_REMOUNT | flags, m->data) < 0)
+			    mount(NULL, at, NULL, MS_REMOUNT | flags, m->data) < 0)
 				return cs_errf_errno(-errno, err, errlen, "mount %s: read-only",
 						     m->destination);
 		}
 	}
-	if (m->propagation && mount(NULL, dst, NULL, m->propagation, NULL) < 0)
+	if (m->propagation && mount(NULL, at, NULL, m->propagation, NULL) < 0)
 		return cs_errf_errno(-errno, err, errlen, "mount %s: propagation", m->destination);
 	if ((m->attr_set || m->attr_clr) &&
-	    (r = mount_setattr_rec(dst, m->attr_set, m->attr_clr)) < 0)
+	    (r = mount_setattr_rec(at, m->attr_set, m->attr_clr)) < 0)
 		return cs_errf_errno(r, err, errlen, "mount %s: recursive attributes",
 				     m->destination);
 	return 0;
@@ -735,14 +878,17 @@ static int write_sysctls(const struct shim_config *cfg, char *err, size_t errlen
 {
 	for (size_t i = 0; i < cfg->n_sysctl; i++) {
 		char path[PATH_MAX];
-		snprintf(path, sizeof(path), "/proc/sys/%s", cfg->sysctl[i].key);
-		for (char *p = path + 10; *p; p++)
+		snprintf(path, sizeof(path), "sys/%s", cfg->sysctl[i].key);
+		for (char *p = path + 4; *p; p++)
 			if (*p == '.')
 				*p = '/';
-		_cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+		/* Only into the container's procfs: never a file a symlink or a
+		 * mount in the rootfs put in its place. */
+		_cleanup_close_ int fd = cs_proc_open(path, O_WRONLY);
 		if (fd < 0)
-			return cs_errf_errno(-errno, err, errlen, "linux.sysctl.%s: open %s",
-					     cfg->sysctl[i].key, path);
+			return cs_errf_errno(fd, err, errlen, "linux.sysctl.%s: open /proc/%s%s",
+					     cfg->sysctl[i].key, path,
+					     fd == -EXDEV ? " (not on /proc's own procfs)" : "");
 		int r = cs_write_all(fd, cfg->sysctl[i].value, strlen(cfg->sysctl[i].value));
 		if (r < 0)
 			return cs_errf_errno(r, err, errlen, "linux.sysctl.%s: write \"%s\"",
@@ -758,9 +904,33 @@ static int readonly_path(const char *p)
 	return bind_remount(p, MS_RDONLY | MS_REC);
 }
 
-static int mask_path(const char *p)
+/*
+ * The container's /dev/null, checked to be the null device itself: the rootfs
+ * (or a /dev bound from it) may hold a symlink there, to a file that binding
+ * over a masked path would expose or redirect writes to (CVE-2025-31133), or
+ * no node at all, which must not quietly leave the paths unmasked.
+ */
+static int open_dev_null(void)
 {
+	_cleanup_close_ int fd = open("/dev/null", O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	struct stat st;
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISCHR(st.st_mode) || st.st_rdev != makedev(1, 3))
+		return -ENODEV;
+	return TAKE_FD(fd);
+}
+
+/* Mask `p` with a tmpfs (a directory) or the verified null device `null_fd`,
+ * bound through its descriptor so no path is looked up again. */
+static int mask_path(const char *p, int null_fd)
+{
+	char src[64];
+	struct stat st;
+
 	if (stat(p, &st) < 0)
 		return errno == ENOENT ? 0 : -errno;
 	if (S_ISDIR(st.st_mode)) {
@@ -768,8 +938,40 @@ static int mask_path(const char *p)
 			return -errno;
 		return 0;
 	}
-	if (mount("/dev/null", p, NULL, MS_BIND, NULL) < 0)
+	/* A clone of the node's own mount, moved onto `p`: neither the name
+	 * /dev/null nor the container's /proc is looked up again. */
+	_cleanup_close_ int tree = (int) syscall(
+		SYS_open_tree, null_fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+	if (tree >= 0) {
+		if (syscall(SYS_move_mount, tree, "", AT_FDCWD, p, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+			return errno == ENOENT ? 0 : -errno;
+		return 0;
+	}
+	if (errno != ENOSYS)
+		return -errno;
+	snprintf(src, sizeof(src), "/proc/self/fd/%d", null_fd);
+	if (mount(src, p, NULL, MS_BIND, NULL) < 0)
 		return errno == ENOENT ? 0 : -errno;
+	return 0;
+}
+
+static int mask_paths(const struct shim_config *cfg, char *err, size_t errlen)
+{
+	_cleanup_close_ int null_fd = -EBADF;
+
+	if (!cfg->masked_paths || !cfg->masked_paths[0])
+		return 0;
+	null_fd = open_dev_null();
+	if (null_fd < 0)
+		return cs_errf_errno(null_fd, err, errlen,
+				     "linux.maskedPaths: the container's /dev/null is not the "
+				     "null device (char 1:3)");
+	for (size_t i = 0; cfg->masked_paths[i]; i++) {
+		int r = mask_path(cfg->masked_paths[i], null_fd);
+		if (r < 0)
+			return cs_errf_errno(r, err, errlen, "linux.maskedPaths: %s",
+					     cfg->masked_paths[i]);
+	}
 	return 0;
 }
 
@@ -789,12 +991,9 @@ int shim_rootfs_finish(const struct shim_config *cfg, bool no_pivot, char *err, 
 			return cs_errf_errno(r, err, errlen, "linux.readonlyPaths: %s",
 					     cfg->readonly_paths[i]);
 	}
-	for (size_t i = 0; cfg->masked_paths && cfg->masked_paths[i]; i++) {
-		r = mask_path(cfg->masked_paths[i]);
-		if (r < 0)
-			return cs_errf_errno(r, err, errlen, "linux.maskedPaths: %s",
-					     cfg->masked_paths[i]);
-	}
+	r = mask_paths(cfg, err, errlen);
+	if (r < 0)
+		return r;
 	if (cfg->root_readonly) {
 		r = bind_remount("/", MS_RDONLY);
 		if (r < 0)

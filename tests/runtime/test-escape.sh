@@ -117,6 +117,200 @@ fds=$(st exec pf ls /proc/1/fd | tr '\n' ' ')
 [ "$(st exec pf cat /proc/1/fd/3)" = passed ] || fail "--preserve-fds 1: fd 3 is not the file"
 st delete --force pf
 
+# --- Host snapshot for the mount-escape classes below (CVE-2025-31133,
+# CVE-2021-30465, CVE-2025-52881): every case ends with host_unchanged.
+echo "$SECRET" >"$WORK/sentinel"
+SENT_SUM=$(sha256sum "$WORK/sentinel")
+NULL_ID=$(stat -c '%F %t:%T %u:%g %i' /dev/null)
+# (mount ids dropped; what other tests running alongside mount under /tmp/stoke-*
+# and /run is left out, this test's own WORK is kept)
+host_mounts() {
+	sed 's/^[0-9]* [0-9]* //' /proc/self/mountinfo |
+		grep -Ev "^[^ ]+ [^ ]+ (/tmp/stoke-|/run/(containerd|netns|stoke))" | sort
+	{ grep -F " $WORK" /proc/self/mountinfo || true; } | sed 's/^[0-9]* [0-9]* //' | sort
+}
+MI_BEFORE=$(host_mounts)
+SYSCTLS="kernel/core_pattern kernel/hostname net/ipv4/ip_forward kernel/domainname kernel/printk_ratelimit_burst"
+sysctl_snap() { for k in $SYSCTLS; do printf '%s=%s\n' "$k" "$(cat "/proc/sys/$k")"; done; }
+SYS_BEFORE=$(sysctl_snap)
+host_unchanged() {
+	local what=$1
+	[ "$(sha256sum "$WORK/sentinel")" = "$SENT_SUM" ] || fail "$what: the host's sentinel changed"
+	[ "$(stat -c '%F %t:%T %u:%g %i' /dev/null)" = "$NULL_ID" ] ||
+		fail "$what: /dev/null is now $(stat -c '%F %t:%T %u:%g %i' /dev/null)"
+	[ "$(sysctl_snap)" = "$SYS_BEFORE" ] || fail "$what: host sysctls changed: $(sysctl_snap)"
+	local now
+	now=$(host_mounts)
+	[ "$now" = "$MI_BEFORE" ] || fail "$what: the host's mounts changed: $(diff <(echo "$MI_BEFORE") <(echo "$now"))"
+	[ -z "$(find /tmp /run -maxdepth 2 -name "esc-created-$$" 2>/dev/null)" ] ||
+		fail "$what: a mount point was created on the host"
+}
+
+# fresh_bundle SCRIPT: a new bundle (default config) whose process runs sh -c SCRIPT.
+fresh_bundle() {
+	rm -rf "$BUNDLE"
+	make_bundle "$BUNDLE" sh -c "$1"
+}
+
+# run_expect ID MODE [NEEDLE]: run the bundle, then check the host. MODE ok: it
+# runs and its script prints "checks-ok"; refuse: stoke fails it, with an
+# error naming NEEDLE, before the script runs.
+run_expect() {
+	local id=$1 mode=$2 needle=${3:-} rc=0 out
+	edit_config "$BUNDLE" "c['linux']['cgroupsPath'] = '$(cgpath "$id")'"
+	out=$(timeout 30 "$STOKE" --root "$ROOT" run --bundle "$BUNDLE" "$id" </dev/null 2>&1) || rc=$?
+	[ "$rc" != 124 ] || fail "$id hung"
+	case $mode in
+	ok) [ "$rc" = 0 ] && grep -q '^checks-ok$' <<<"$out" || fail "$id: rc $rc: $out" ;;
+	refuse)
+		[ "$rc" != 0 ] || fail "$id: ran although it must be refused: $out"
+		! grep -q '^checks-ok$' <<<"$out" || fail "$id: the process ran: $out"
+		grep -qi "$needle" <<<"$out" || fail "$id: refused without naming $needle: $out"
+		;;
+	esac
+	st delete --force "$id" >/dev/null 2>&1 || true
+	host_unchanged "$id"
+}
+
+# 1. CVE-2025-31133: maskedPaths are masked with the container's /dev/null,
+# which the rootfs controls once no /dev tmpfs is mounted over it.
+# (of the masked files, those this kernel has; /proc/keys always exists)
+MASKCHK='n=0; for p in /proc/kcore /proc/timer_list /proc/keys; do [ -e $p ] || continue; n=$((n+1)); [ "$(stat -c %F:%t:%T $p)" = "character special file:1:3" ] || { echo unmasked $p; exit 1; }; done; [ $n -gt 0 ] && echo checks-ok'
+NODEVTMPFS="c['mounts'] = [m for m in c['mounts'] if m['destination'] != '/dev']"
+# a symlink to a sensitive procfs file, and to a host file
+for tgt in /proc/sys/kernel/core_pattern "$WORK/sentinel" ../proc/sysrq-trigger; do
+	fresh_bundle "$MASKCHK"
+	edit_config "$BUNDLE" "$NODEVTMPFS"
+	mkdir -p "$BUNDLE/rootfs/dev"
+	rm -f "$BUNDLE/rootfs/dev/null"
+	ln -s "$tgt" "$BUNDLE/rootfs/dev/null"
+	run_expect "null-link" refuse "maskedPaths"
+done
+# a regular file, and a fifo, in place of the node
+fresh_bundle "$MASKCHK"
+edit_config "$BUNDLE" "$NODEVTMPFS"
+mkdir -p "$BUNDLE/rootfs/dev"
+rm -f "$BUNDLE/rootfs/dev/null"
+echo fake >"$BUNDLE/rootfs/dev/null"
+run_expect null-file refuse "maskedPaths"
+rm -f "$BUNDLE/rootfs/dev/null"
+mkfifo "$BUNDLE/rootfs/dev/null"
+run_expect null-fifo refuse "maskedPaths"
+# no node at all: /dev bound from a rootfs directory (stoke leaves a bound /dev alone)
+fresh_bundle "$MASKCHK"
+mkdir -p "$BUNDLE/rootfs/fakedev"
+edit_config "$BUNDLE" "$NODEVTMPFS; c['mounts'].append({'destination': '/dev', 'type': 'bind', 'source': '$BUNDLE/rootfs/fakedev', 'options': ['rbind']})"
+run_expect null-missing refuse "maskedPaths"
+# the same with a symlink in the bound /dev
+ln -s /proc/sys/kernel/core_pattern "$BUNDLE/rootfs/fakedev/null"
+run_expect null-bound-link refuse "maskedPaths"
+# and the legitimate cases still mask: on the /dev tmpfs, on the rootfs's /dev
+# (stoke makes the node), and with a node already there (the last run's)
+fresh_bundle "$MASKCHK"
+run_expect null-tmpfs ok
+edit_config "$BUNDLE" "$NODEVTMPFS"
+run_expect null-rootfs-made ok
+mknod "$BUNDLE/rootfs/dev/null" c 1 3 2>/dev/null || true
+run_expect null-rootfs-node ok
+
+# 2. CVE-2021-30465 class: mount destinations through symlinks in the
+# rootfs land inside it (resolved as in a chroot), never on the host.
+mkdir -p "$WORK/host-target"
+DESTCHK='for d in /etc/evil/x /up/y /abs/z /deep/w; do [ -f $d/marker ] || { echo missing $d; exit 1; }; done; echo checks-ok'
+fresh_bundle "$DESTCHK"
+mkdir -p "$WORK/vol" "$BUNDLE/rootfs/a/b/c"
+touch "$WORK/vol/marker"
+ln -s / "$BUNDLE/rootfs/etc/evil"
+ln -s "$UP" "$BUNDLE/rootfs/up"
+ln -s "$WORK/host-target" "$BUNDLE/rootfs/abs"
+ln -s "../../../$UP/tmp/esc-created-$$" "$BUNDLE/rootfs/a/b/c/link"
+ln -s a/b/c/link "$BUNDLE/rootfs/deep"
+edit_config "$BUNDLE" "
+for d in ['/etc/evil/x', '/up/y', '/abs/z', '/deep/w']:
+    c['mounts'].append({'destination': d, 'type': 'bind', 'source': '$WORK/vol', 'options': ['bind']})"
+run_expect dest-links ok
+# what those mounts really created lies in the rootfs
+[ -d "$BUNDLE/rootfs/x" ] && [ -d "$BUNDLE/rootfs/y" ] && [ -d "$BUNDLE/rootfs$WORK/host-target/z" ] &&
+	[ -d "$BUNDLE/rootfs/tmp/esc-created-$$/w" ] || fail "dest-links: mount points not made in the rootfs"
+[ -z "$(ls -A "$WORK/host-target")" ] || fail "dest-links: a mount point was made on the host"
+# a tmpfs over "/" through a symlink covers the container's root, not the host's
+fresh_bundle 'echo checks-ok'
+ln -s / "$BUNDLE/rootfs/etc/evil"
+edit_config "$BUNDLE" "c['mounts'].append({'destination': '/etc/evil/tmp/esc-created-$$', 'type': 'tmpfs', 'source': 'tmpfs'})"
+run_expect dest-tmpfs ok
+rmdir "$WORK/host-target"
+
+# The race (CVE-2021-30465 itself): a rootfs directory on a mount's path is
+# swapped with a symlink to a host directory while stoke runs (RENAME_EXCHANGE
+# in a loop). Each run either fails or mounts inside the rootfs; nothing is
+# created or mounted on the host. Minutes: only with STOKE_TEST_SLOW=1.
+if [ -n "${STOKE_TEST_SLOW:-}" ]; then
+	RACE="$WORK/race-target"
+	mkdir -p "$RACE"
+	fresh_bundle 'echo checks-ok'
+	mkdir -p "$BUNDLE/rootfs/vol" "$WORK/vol"
+	ln -s "$RACE" "$BUNDLE/rootfs/vol-link"
+	edit_config "$BUNDLE" "c['mounts'].append({'destination': '/vol/a/b', 'type': 'bind', 'source': '$WORK/vol', 'options': ['bind']})
+c['mounts'].append({'destination': '/vol/t', 'type': 'tmpfs', 'source': 'tmpfs'})"
+	"$PY" - "$BUNDLE/rootfs" <<'PY' &
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+d = os.open(sys.argv[1], os.O_PATH)
+while True:  # renameat2(RENAME_EXCHANGE): "vol" is a directory, then the symlink
+    libc.renameat2(d, b"vol", d, b"vol-link", 2)
+PY
+	BG_PIDS+=($!)
+	for i in $(seq 100); do
+		edit_config "$BUNDLE" "c['linux']['cgroupsPath'] = '$(cgpath "race$i")'"
+		timeout 30 "$STOKE" --root "$ROOT" run --bundle "$BUNDLE" "race$i" </dev/null \
+			>/dev/null 2>&1 || true
+		st delete --force "race$i" >/dev/null 2>&1 || true
+		[ -z "$(ls -A "$RACE")" ] || fail "race $i: created on the host: $(ls -AR "$RACE")"
+	done
+	kill "${BG_PIDS[-1]}"
+	host_unchanged race
+	rmdir "$RACE"
+fi
+
+# 3. CVE-2025-52881 class: procfs writes (linux.sysctl) must land in the
+# container's procfs, never in a file a rootfs symlink or a mount puts there.
+SYSCHK='echo checks-ok'
+# the rootfs's /proc a symlink (absolute, and a ".." chain) to a directory of
+# fake sysctls: stoke refuses to mount proc through it
+for tgt in /fakeproc "../../$UP/fakeproc"; do
+	fresh_bundle "$SYSCHK"
+	mkdir -p "$BUNDLE/rootfs/fakeproc/sys/net/ipv4"
+	echo 0 >"$BUNDLE/rootfs/fakeproc/sys/net/ipv4/ip_forward"
+	rm -rf "$BUNDLE/rootfs/proc"
+	ln -s "$tgt" "$BUNDLE/rootfs/proc"
+	edit_config "$BUNDLE" "c['linux']['sysctl'] = {'net.ipv4.ip_forward': '1'}"
+	run_expect proc-link refuse "symlink"
+	[ "$(cat "$BUNDLE/rootfs/fakeproc/sys/net/ipv4/ip_forward")" = 0 ] ||
+		fail "proc-link: the sysctl went to the rootfs's fake file"
+done
+# a mount over the sysctl's file (a rootfs file, or another procfs file of the
+# host): the write is refused, neither file changes
+fresh_bundle "$SYSCHK"
+echo 0 >"$BUNDLE/rootfs/fake_sysctl"
+edit_config "$BUNDLE" "c['linux']['sysctl'] = {'net.ipv4.ip_forward': '1'}
+c['mounts'].append({'destination': '/proc/sys/net/ipv4/ip_forward', 'type': 'bind', 'source': '$BUNDLE/rootfs/fake_sysctl', 'options': ['bind']})"
+run_expect proc-overmount refuse "sysctl"
+[ "$(cat "$BUNDLE/rootfs/fake_sysctl")" = 0 ] || fail "proc-overmount: the sysctl went to the rootfs's file"
+BURST=$(cat /proc/sys/kernel/printk_ratelimit_burst)
+fresh_bundle "$SYSCHK"
+edit_config "$BUNDLE" "c['linux']['sysctl'] = {'net.ipv4.ip_forward': '$((BURST + 1))'}
+c['mounts'].append({'destination': '/proc/sys/net/ipv4/ip_forward', 'type': 'bind', 'source': '/proc/sys/kernel/printk_ratelimit_burst', 'options': ['bind']})"
+run_expect proc-host-file refuse "sysctl"
+# /proc/sys overmounted by a tmpfs
+fresh_bundle "$SYSCHK"
+edit_config "$BUNDLE" "c['linux']['sysctl'] = {'net.ipv4.ip_forward': '1'}
+c['mounts'].append({'destination': '/proc/sys', 'type': 'tmpfs', 'source': 'tmpfs'})"
+run_expect proc-sys-tmpfs refuse "sysctl"
+# and a plain sysctl still applies, in the container's namespace only
+fresh_bundle '[ "$(cat /proc/sys/net/ipv4/ip_forward)" = 1 ] && echo checks-ok'
+edit_config "$BUNDLE" "c['linux']['sysctl'] = {'net.ipv4.ip_forward': '1'}; c['process']['oomScoreAdj'] = 100"
+run_expect sysctl-ok ok
+
 # the host is unchanged
 [ "$(sha256sum "$WORK/secret")" = "$SUM" ] || fail "the host's sentinel changed"
 [ ! -e "$WORK/pwned" ] || fail "a file was written on the host"
