@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * `stoke check [--json] [--criu-timeout SECONDS]`: what works on this host,
- * found by trying it (host-probe.h), as a table or one JSON object.
+ * `stoke check [--json] [--remeasure] [--criu-timeout SECONDS]`: what works
+ * on this host, found by trying it (host-probe.h), and what a page of
+ * memory costs here (host-memcost.h, measured once per boot), as a table
+ * or one JSON object.
  * `stoke features` says what stoke supports; this says what the host lets
  * it do. The exit status is non-zero when checkpoint/restore cannot work
  * here, with the reason on stderr; the other probes only inform.
  */
 #include "cli-checkpoint.h"
+#include "host-memcost.h"
 #include "host-probe.h"
 #include "stoke-runtime-cli.h"
 
@@ -33,6 +36,7 @@ enum check_row_id {
 	ROW_CGROUPS,
 	ROW_USERNS,
 	ROW_GPU,
+	ROW_MEMORY,
 	N_ROWS,
 };
 
@@ -50,18 +54,21 @@ static const struct {
 	[ROW_CGROUPS] = {"cgroups", "cgroups"},
 	[ROW_USERNS] = {"user_namespaces", "user namespaces"},
 	[ROW_GPU] = {"gpu", "gpu"},
+	[ROW_MEMORY] = {"memory", "memory costs"},
 };
 
 struct check_args {
 	bool json;
+	bool remeasure; /* --remeasure: ignore this boot's cached memory profile */
 	unsigned criu_timeout_s;
 };
 
 static int parse_args(int argc, char **argv, struct check_args *ret)
 {
-	enum { O_JSON = 0x100, O_TIMEOUT };
+	enum { O_JSON = 0x100, O_TIMEOUT, O_REMEASURE };
 	static const struct option opts[] = {
 		{"json", no_argument, NULL, O_JSON},
+		{"remeasure", no_argument, NULL, O_REMEASURE},
 		{"criu-timeout", required_argument, NULL, O_TIMEOUT},
 		{},
 	};
@@ -73,6 +80,8 @@ static int parse_args(int argc, char **argv, struct check_args *ret)
 	while ((c = getopt_long_only(argc, argv, "", opts, NULL)) != -1) {
 		if (c == O_JSON) {
 			a.json = true;
+		} else if (c == O_REMEASURE) {
+			a.remeasure = true;
 		} else if (c == O_TIMEOUT) {
 			errno = 0;
 			unsigned long v = strtoul(optarg, &end, 10);
@@ -83,8 +92,8 @@ static int parse_args(int argc, char **argv, struct check_args *ret)
 				       -EINVAL;
 			a.criu_timeout_s = (unsigned) v;
 		} else {
-			return log_error("check: usage: stoke check [--json] [--criu-timeout "
-					 "SECONDS]"),
+			return log_error("check: usage: stoke check [--json] [--remeasure] "
+					 "[--criu-timeout SECONDS]"),
 			       -EINVAL;
 		}
 	}
@@ -108,8 +117,29 @@ static void note_criu_hang(struct hp_result *rows, const struct hp_criu *criu)
 		 "never fire, as here");
 }
 
+static const char *yes_no(bool v)
+{
+	return v ? "yes" : "no";
+}
+
+/* The memory row: what a page costs here (host-memcost.h), in one line. */
+static struct hp_result memory_row(const struct hm_profile *m)
+{
+	struct hp_result r = {.state = HP_OK};
+
+	snprintf(r.value, sizeof(r.value), "%s", m->from_cache ? "cached" : "measured");
+	snprintf(r.detail, sizeof(r.detail),
+		 "first touch: %.2f us per 4 KiB page, %.1f us per 2 MiB huge page (%.0f%% got "
+		 "huge pages); UFFDIO_COPY: %.2f us per 4 KiB, %.1f us per 2 MiB; UFFDIO_MOVE "
+		 "%s, MADV_COLLAPSE %s; huge pages cheaper here: %s",
+		 m->fault_4k_us, m->fault_2m_us, m->thp_share * 100, m->uffd_copy_4k_us,
+		 m->uffd_copy_2m_us, yes_no(m->uffd_move), yes_no(m->madv_collapse),
+		 yes_no(m->huge_pages_cheaper));
+	return r;
+}
+
 static void run_probes(const struct shim_globals *g, const struct check_args *a,
-		       struct hp_result *rows)
+		       struct hp_result *rows, struct hm_profile *mem)
 {
 	struct hp_criu criu;
 
@@ -123,6 +153,11 @@ static void run_probes(const struct shim_globals *g, const struct check_args *a,
 	rows[ROW_CGROUPS] = hp_probe_cgroups();
 	rows[ROW_USERNS] = hp_probe_user_namespaces();
 	rows[ROW_GPU] = hp_probe_gpu();
+	/* Cached beside the containers' state: per boot, like /run itself. */
+	char cache[4096];
+	snprintf(cache, sizeof(cache), "%s/%s", g->root, HM_CACHE_NAME);
+	(void) hm_profile_get(cache, a->remeasure, mem);
+	rows[ROW_MEMORY] = memory_row(mem);
 }
 
 static void print_table(const struct hp_result *rows)
@@ -157,7 +192,27 @@ static json_object *row_json(const struct hp_result *r)
 	return o;
 }
 
-static int print_json(const struct hp_result *rows, bool cr_ok)
+/* The memory profile's numbers, for programs (the bench records them). */
+static json_object *memory_json(const struct hm_profile *m)
+{
+	json_object *o = json_object_new_object();
+	if (!o)
+		return NULL;
+	json_object_object_add(o, "fault_4k_us", json_object_new_double(m->fault_4k_us));
+	json_object_object_add(o, "fault_2m_us", json_object_new_double(m->fault_2m_us));
+	json_object_object_add(o, "thp_share", json_object_new_double(m->thp_share));
+	json_object_object_add(o, "uffd_copy_4k_us", json_object_new_double(m->uffd_copy_4k_us));
+	json_object_object_add(o, "uffd_copy_2m_us", json_object_new_double(m->uffd_copy_2m_us));
+	json_object_object_add(o, "uffd_move", json_object_new_boolean(m->uffd_move));
+	json_object_object_add(o, "madv_collapse", json_object_new_boolean(m->madv_collapse));
+	json_object_object_add(o, "huge_pages_cheaper",
+			       json_object_new_boolean(m->huge_pages_cheaper));
+	json_object_object_add(o, "from_cache", json_object_new_boolean(m->from_cache));
+	json_object_object_add(o, "boot_id", json_object_new_string(m->boot_id));
+	return o;
+}
+
+static int print_json(const struct hp_result *rows, const struct hm_profile *mem, bool cr_ok)
 {
 	json_object *doc = json_object_new_object();
 
@@ -172,6 +227,7 @@ static int print_json(const struct hp_result *rows, bool cr_ok)
 		json_object_object_add(doc, row_names[i].key, o);
 	}
 	json_object_object_add(doc, "checkpoint_restore_usable", json_object_new_boolean(cr_ok));
+	json_object_object_add(doc, "memory_profile", memory_json(mem));
 	puts(json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
 							 JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(doc);
@@ -181,14 +237,15 @@ static int print_json(const struct hp_result *rows, bool cr_ok)
 int shim_cmd_check(int argc, char **argv, const struct shim_globals *g)
 {
 	struct hp_result rows[N_ROWS];
+	struct hm_profile mem;
 	struct check_args a;
 
 	if (parse_args(argc, argv, &a) < 0)
 		return 1;
-	run_probes(g, &a, rows);
+	run_probes(g, &a, rows, &mem);
 	bool cr_ok = rows[ROW_CR].state == HP_OK;
 	if (a.json) {
-		int r = print_json(rows, cr_ok);
+		int r = print_json(rows, &mem, cr_ok);
 		if (r < 0)
 			return log_error_errno(r, "check: %m"), 1;
 	} else {

@@ -9,7 +9,10 @@
 #   there and the kernel can do it, so a failure is stoke's or the install's).
 require_checkpoint_restore() {
 	local stoke=$1 json reason
-	json=$(timeout -k 5 120 "$stoke" check --json 2>/dev/null) || true
+	local root
+	root=$(mktemp -d "${TMPDIR:-/tmp}/stoke-check-root.XXXXXX")
+	json=$(timeout -k 5 120 "$stoke" --root "$root" check --json 2>/dev/null) || true
+	rm -rf "$root"
 	if /usr/bin/python3 -c 'import json,sys; sys.exit(0 if json.loads(sys.argv[1]).get("checkpoint_restore_usable") else 1)' "$json" 2>/dev/null; then
 		return 0
 	fi
