@@ -113,7 +113,8 @@ static void print_stats(const struct ldr_load_stats *st, const char *device, siz
 	       st->fixed_buffers ? "yes" : "no");
 	if (st->uring_fallback_error)
 		printf(" (io_uring refused: %s)", strerror(-st->uring_fallback_error));
-	printf("\n");
+	printf("\nhost memory: %s\n",
+	       st->mapped ? "maps the files" : st->huge_pages ? "2 MiB pages" : "4 KiB pages");
 }
 
 int ldr_cli_main(int argc, char **argv)

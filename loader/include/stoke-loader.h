@@ -154,6 +154,8 @@ struct ldr_load_stats {
 	int uring_fallback_error; /* -errno io_uring was refused with, or 0 */
 	int fixed_buffers;	  /* whether registered buffers were used */
 	int mapped;		  /* host tensors map the files (LDR_LOAD_MAP, or mostly cached) */
+	int huge_pages;		  /* host tensors in 2 MiB pages (where `stoke check` measured
+				   * them cheaper here, or STOKE_LOAD_PAGES=2m) */
 };
 
 /*! ldr_model_load() :

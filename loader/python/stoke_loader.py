@@ -59,7 +59,8 @@ class _Stats(ctypes.Structure):
                 ("total_ns", ctypes.c_uint64), ("backend", ctypes.c_char_p),
                 ("queue_depth", ctypes.c_uint), ("request_size", ctypes.c_size_t),
                 ("n_workers", ctypes.c_uint), ("uring_fallback_error", ctypes.c_int),
-                ("fixed_buffers", ctypes.c_int)]
+                ("fixed_buffers", ctypes.c_int), ("mapped", ctypes.c_int),
+                ("huge_pages", ctypes.c_int)]
 
 
 class _DLDevice(ctypes.Structure):

@@ -17,9 +17,16 @@ trap 'rm -rf "$dir"' EXIT INT TERM
 f=$dir/big.safetensors
 "$make" "$f" 2048 7
 
-"$stoke" load --stats --verify --direct "$f" | tee "$dir/out"
+STOKE_LOAD_PAGES=4k "$stoke" load --stats --verify --direct "$f" | tee "$dir/out"
 grep -q "engine: io_uring" "$dir/out"
 grep -q " 0 buffered" "$dir/out"
+grep -q "host memory: 4 KiB pages" "$dir/out"
+# Host tensors in 2 MiB pages (what `stoke check`'s memory profile picks
+# where huge pages are cheaper): every byte verified the same way.
+STOKE_LOAD_PAGES=2m "$stoke" load --stats --verify --direct "$f" | tee "$dir/out"
+grep -q "host memory: 2 MiB pages" "$dir/out"
+STOKE_LOAD_PAGES=2m "$stoke" load --stats --verify --no-uring --copy "$f" | tee "$dir/out"
+grep -q "host memory: 2 MiB pages" "$dir/out"
 "$stoke" load --stats --verify --no-uring "$f" | tee "$dir/out"
 grep -q "engine: pread" "$dir/out"
 STOKE_LOADER_TEST_REFUSE_URING=1 "$stoke" load --stats --verify --copy "$f" | tee "$dir/out"
