@@ -123,6 +123,12 @@ int shim_process_setup_terminal(const struct shim_process *p, int console_sock, 
 	_cleanup_close_ int slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
 	if (slave < 0)
 		return cs_errf_errno(-errno, err, errlen, "open %s", name);
+	/* The process owns its terminal, as with runc: a non-root user must be
+	 * able to reopen /dev/pts/N, chmod it, run mesg. The group stays the
+	 * devpts one (gid=5, tty), as runc leaves it. */
+	if (fchown(slave, p->uid, (gid_t) -1) < 0)
+		return cs_errf_errno(-errno, err, errlen, "chown %s to uid %u", name,
+				     (unsigned) p->uid);
 	if (p->console_height || p->console_width) {
 		struct winsize ws = {.ws_row = (unsigned short) p->console_height,
 				     .ws_col = (unsigned short) p->console_width};
@@ -139,6 +145,11 @@ int shim_process_setup_terminal(const struct shim_process *p, int console_sock, 
 	int r = cs_send_fd(console_sock, master, name, strlen(name));
 	if (r < 0)
 		return cs_errf_errno(r, err, errlen, "send the pty master over the console socket");
+	/* TIOCSCTTY needs a session leader without a terminal: after a fork
+	 * into a joined pid namespace we are not one (EPERM from conmon's
+	 * `run -it`). setsid() fails only when we already lead a session. */
+	if (getsid(0) != getpid() && setsid() < 0)
+		return cs_errf_errno(-errno, err, errlen, "setsid for the terminal");
 	if (ioctl(slave, TIOCSCTTY, 0) < 0)
 		return cs_errf_errno(-errno, err, errlen, "make %s the controlling terminal", name);
 	for (int i = 0; i < 3; i++)

@@ -31,8 +31,9 @@ int shim_process_apply_early(const struct shim_process *p, char *err, size_t err
 /*! shim_process_setup_terminal() :
  *  Open a new pty in the container's /dev/pts, size it (consoleSize), send
  *  the master over `console_sock` (runc's protocol: the pty's name with the
- *  fd as SCM_RIGHTS), make the slave the controlling terminal and stdio,
- *  and bind it over /dev/console when `bind_console`. */
+ *  fd as SCM_RIGHTS), give the slave to process.user's uid, make it the
+ *  controlling terminal (starting a new session first when the caller does
+ *  not lead one) and stdio, and bind it over /dev/console when `bind_console`. */
 int shim_process_setup_terminal(const struct shim_process *p, int console_sock, bool bind_console,
 				char *err, size_t errlen);
 

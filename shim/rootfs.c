@@ -738,6 +738,11 @@ static int make_dev_symlinks(const char *dir, char *err, size_t errlen)
 		int r = dev_entry(dir, links[i][1], dst);
 		if (r < 0)
 			return cs_errf_errno(r, err, errlen, "symlink /dev/%s", links[i][1]);
+		/* The ptmx of the container's own devpts, whatever linux.devices
+		 * made there (runc replaces it too): a 5:2 node would depend on
+		 * the kernel finding the pts next to it. */
+		if (strcmp(links[i][1], "ptmx") == 0 && unlink(dst) < 0 && errno != ENOENT)
+			return cs_errf_errno(-errno, err, errlen, "replace /dev/ptmx");
 		if (symlink(links[i][0], dst) < 0 && errno != EEXIST)
 			return cs_errf_errno(-errno, err, errlen, "symlink /dev/%s", links[i][1]);
 	}
@@ -824,6 +829,12 @@ int shim_rootfs_prepare(const struct shim_config *cfg, const struct shim_rootfs_
 {
 	unsigned long prop = cfg->rootfs_propagation ? cfg->rootfs_propagation : MS_SLAVE | MS_REC;
 	int r;
+
+	/* An unbindable rootfs could not be bound onto itself below: until the
+	 * pivot it is only a slave; shim_rootfs_finish() makes "/" unbindable
+	 * (runc 1.1 fails such a container with EINVAL). */
+	if (prop & MS_UNBINDABLE)
+		prop = MS_SLAVE | MS_REC;
 
 	/* Nothing mounted from here on may reach back into the host. */
 	if (mount(NULL, "/", NULL, prop, NULL) < 0)
@@ -980,8 +991,6 @@ int shim_rootfs_finish(const struct shim_config *cfg, bool no_pivot, char *err, 
 	int r = pivot(cfg->rootfs, no_pivot, err, errlen);
 	if (r < 0)
 		return r;
-	if (cfg->rootfs_propagation && mount(NULL, "/", NULL, cfg->rootfs_propagation, NULL) < 0)
-		return cs_errf_errno(-errno, err, errlen, "linux.rootfsPropagation");
 	r = write_sysctls(cfg, err, errlen);
 	if (r < 0)
 		return r;
@@ -999,5 +1008,9 @@ int shim_rootfs_finish(const struct shim_config *cfg, bool no_pivot, char *err, 
 		if (r < 0)
 			return cs_errf_errno(r, err, errlen, "root.readonly: remount / read-only");
 	}
+	/* Last: the readonlyPaths and maskedPaths binds above cannot be made
+	 * under an (r)unbindable root. */
+	if (cfg->rootfs_propagation && mount(NULL, "/", NULL, cfg->rootfs_propagation, NULL) < 0)
+		return cs_errf_errno(-errno, err, errlen, "linux.rootfsPropagation");
 	return 0;
 }
