@@ -34,6 +34,7 @@
 #include "fd-util.h"
 #include "gpu.h"
 #include "json-util.h"
+#include "mem-util.h"
 #include "time-util.h"
 
 enum { SLOT_FREE = 0, SLOT_READING, SLOT_COPYING };
@@ -669,25 +670,14 @@ static void *map_anon(size_t len, bool populate)
 	return p == MAP_FAILED ? NULL : p;
 }
 
-#define HUGE_2M (2UL << 20)
-
-/* Fresh anonymous memory for host tensors, with a 2 MiB-aligned start and
- * MADV_HUGEPAGE, so a first touch installs 512 pages at once. Exactly `len`
- * bytes are left mapped (munmap(base, len) releases it). */
+/* Fresh anonymous memory for host tensors, 2 MiB aligned with
+ * MADV_HUGEPAGE, so a first touch installs 512 pages at once. */
 static void *map_anon_huge(size_t len)
 {
-	size_t over = len + HUGE_2M;
-	uint8_t *p = mmap(NULL, over, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED)
-		return NULL;
-	uintptr_t start = ((uintptr_t) p + HUGE_2M - 1) & ~(HUGE_2M - 1);
-	size_t head = start - (uintptr_t) p, tail = over - head - len;
-	if (head)
-		munmap(p, head);
-	if (tail)
-		munmap((uint8_t *) start + len, tail);
-	(void) madvise((void *) start, len, MADV_HUGEPAGE);
-	return (void *) start;
+	void *p = cs_mmap_anon_aligned(len, CS_HUGE_PAGE_SIZE);
+	if (p)
+		(void) madvise(p, len, MADV_HUGEPAGE);
+	return p;
 }
 
 /* The page size for host tensor memory, by measurement, not by guess: on

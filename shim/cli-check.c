@@ -195,20 +195,9 @@ static json_object *row_json(const struct hp_result *r)
 /* The memory profile's numbers, for programs (the bench records them). */
 static json_object *memory_json(const struct hm_profile *m)
 {
-	json_object *o = json_object_new_object();
-	if (!o)
-		return NULL;
-	json_object_object_add(o, "fault_4k_us", json_object_new_double(m->fault_4k_us));
-	json_object_object_add(o, "fault_2m_us", json_object_new_double(m->fault_2m_us));
-	json_object_object_add(o, "thp_share", json_object_new_double(m->thp_share));
-	json_object_object_add(o, "uffd_copy_4k_us", json_object_new_double(m->uffd_copy_4k_us));
-	json_object_object_add(o, "uffd_copy_2m_us", json_object_new_double(m->uffd_copy_2m_us));
-	json_object_object_add(o, "uffd_move", json_object_new_boolean(m->uffd_move));
-	json_object_object_add(o, "madv_collapse", json_object_new_boolean(m->madv_collapse));
-	json_object_object_add(o, "huge_pages_cheaper",
-			       json_object_new_boolean(m->huge_pages_cheaper));
-	json_object_object_add(o, "from_cache", json_object_new_boolean(m->from_cache));
-	json_object_object_add(o, "boot_id", json_object_new_string(m->boot_id));
+	json_object *o = hm_profile_to_json(m);
+	if (o)
+		json_object_object_add(o, "from_cache", json_object_new_boolean(m->from_cache));
 	return o;
 }
 

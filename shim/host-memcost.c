@@ -12,6 +12,7 @@
 #include "cleanup.h"
 #include "fd-util.h"
 #include "json-util.h"
+#include "mem-util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -47,21 +48,10 @@ static double now_us(void)
 	return (double) ts.tv_sec * 1e6 + (double) ts.tv_nsec / 1e3;
 }
 
-/* An anonymous mapping of `len` bytes whose start is 2 MiB aligned (over-map
- * and trim), so huge pages can back it. NULL on failure. */
+/* Memory huge pages can back: a 2 MiB-aligned start. */
 static void *map_aligned(size_t len)
 {
-	size_t over = len + PAGE_2M;
-	uint8_t *p = mmap(NULL, over, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED)
-		return NULL;
-	uintptr_t start = ((uintptr_t) p + PAGE_2M - 1) & ~(PAGE_2M - 1);
-	size_t head = start - (uintptr_t) p, tail = over - head - len;
-	if (head)
-		munmap(p, head);
-	if (tail)
-		munmap((uint8_t *) start + len, tail);
-	return (void *) start;
+	return cs_mmap_anon_aligned(len, PAGE_2M);
 }
 
 /* First touch of fresh memory, one write per `step` bytes; µs per step. */
@@ -215,11 +205,11 @@ static bool cache_read(const char *path, const char *boot_id, struct hm_profile 
 	return ok;
 }
 
-static void cache_write(const char *path, const struct hm_profile *p)
+json_object *hm_profile_to_json(const struct hm_profile *p)
 {
 	json_object *o = json_object_new_object();
 	if (!o)
-		return;
+		return NULL;
 	json_object_object_add(o, "boot_id", json_object_new_string(p->boot_id));
 	json_object_object_add(o, "fault_4k_us", json_object_new_double(p->fault_4k_us));
 	json_object_object_add(o, "fault_2m_us", json_object_new_double(p->fault_2m_us));
@@ -230,6 +220,14 @@ static void cache_write(const char *path, const struct hm_profile *p)
 	json_object_object_add(o, "madv_collapse", json_object_new_boolean(p->madv_collapse));
 	json_object_object_add(o, "huge_pages_cheaper",
 			       json_object_new_boolean(p->huge_pages_cheaper));
+	return o;
+}
+
+static void cache_write(const char *path, const struct hm_profile *p)
+{
+	json_object *o = hm_profile_to_json(p);
+	if (!o)
+		return;
 	const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
 	_cleanup_free_ char *dir = strdup(path);
 	char *slash = dir ? strrchr(dir, '/') : NULL;

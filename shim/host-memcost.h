@@ -18,6 +18,7 @@
 #ifndef STOKE_SHIM_HOST_MEMCOST_H
 #define STOKE_SHIM_HOST_MEMCOST_H
 
+#include <json-c/json.h>
 #include <stdbool.h>
 
 /* The cache file's name, in stoke's state directory (--root). */
@@ -44,5 +45,11 @@ struct hm_profile {
  *  an error). *ret is always filled.
  * @return : 0, or -errno when the measurement itself could not run. */
 int hm_profile_get(const char *cache_path, bool remeasure, struct hm_profile *ret);
+
+/*! hm_profile_to_json() :
+ *  The profile as a new JSON object (the caller owns it; NULL when out of
+ *  memory): the cache file's format and `stoke check --json`'s
+ *  memory_profile (which adds from_cache). */
+json_object *hm_profile_to_json(const struct hm_profile *p);
 
 #endif
