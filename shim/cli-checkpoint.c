@@ -681,8 +681,9 @@ static int do_checkpoint(const struct shim_globals *g, const char *id,
 			return 1;
 		if (!mkdtemp(tmp))
 			return log_error_errno(-errno,
-					       "checkpoint %s: cannot create a directory in %s: %m",
-					       id, parent),
+					       "checkpoint %s: cannot write the snapshot %s: "
+					       "cannot create a directory in %s: %m",
+					       id, a->snapshot, parent),
 			       1;
 		if (asprintf(&images, "%s/images", tmp) < 0 || asprintf(&work, "%s/work", tmp) < 0)
 			return 1;
@@ -733,8 +734,10 @@ static int do_checkpoint(const struct shim_globals *g, const char *id,
 	if (timed_out && status == SHIM_STATUS_RUNNING)
 		resume_stopped_tree(s->pid);
 	if (r < 0) {
-		log_error_errno(r, "checkpoint %s: %s (%m); the container keeps running", id,
-				stoke_cr_error());
+		/* Name the target: a full or read-only disk shows here, in the
+		 * images beside the snapshot, before the snapshot is written. */
+		log_error_errno(r, "checkpoint %s into %s: %s (%m); the container keeps running",
+				id, a->snapshot ? a->snapshot : a->image_path, stoke_cr_error());
 		/* Keep criu's log for the user when it is in a directory of theirs. */
 		if (tmp && !a->work_path)
 			log_error("checkpoint %s: criu's log went with the temporary images; "

@@ -7,11 +7,13 @@
  * into any module library, and is the only code that sees every module's
  * public command entry point.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <seccomp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 
 #include "config.h"
 #include "log.h"
@@ -78,6 +80,19 @@ int main(int argc, char **argv)
 		{}};
 	struct shim_globals g = {.root = "/run/stoke"};
 	int c;
+
+	/*
+	 * Before anything else, for every verb: a non-dumpable process's
+	 * /proc/PID/exe, fd/, mem and environ are closed to processes without
+	 * CAP_SYS_PTRACE. While `stoke exec` (or create's child) sits in a
+	 * container's pid namespace, a container process could otherwise open
+	 * this binary read-only and reopen it for writing through
+	 * /proc/self/fd/N once stoke exits (runc's CVE-2019-5736). Children
+	 * inherit the flag, and execve of a readable binary resets it, so the
+	 * container's processes (and criu) are dumpable again.
+	 */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		return log_error_errno(-errno, "cannot make stoke non-dumpable: %m"), 1;
 
 	/* "+" stops at the first non-option: the verb. */
 	while ((c = getopt_long(argc, argv, "+vh", options, NULL)) != -1) {
